@@ -1,0 +1,50 @@
+/*
+ * db.h - PostgreSQL over libpq: one connection, reconnect, error classes.
+ *
+ * Errors are classified so callers can decide: a lost connection means
+ * "keep the message, reconnect, try again"; a serialization failure or
+ * deadlock means "run the unit of work again"; anything else is a bug or
+ * bad data (retry tiers, then dead letter).
+ */
+#ifndef MFA_DB_H
+#define MFA_DB_H
+
+#include <libpq-fe.h>
+
+enum db_err { DB_OK = 0, DB_ERR_CONN, DB_ERR_RETRY, DB_ERR_QUERY };
+
+struct db {
+    PGconn *conn;
+    char *conninfo;
+    enum db_err last;
+    char sqlstate[6];
+    char errmsg[512];
+};
+
+struct db *db_new(const char *conninfo);
+void db_free(struct db *db);
+/* (Re)connects when needed. 0 when usable, -1 with db->errmsg. */
+int db_connect(struct db *db) __attribute__((warn_unused_result));
+int db_connected(const struct db *db);
+void db_disconnect(struct db *db);
+
+/*
+ * Runs one statement with text parameters (NULL = SQL NULL). Returns the
+ * result for the caller to PQclear, or NULL with db->last/errmsg set.
+ */
+PGresult *db_query(struct db *db, const char *sql, int nparams,
+                   const char *const *params)
+    __attribute__((warn_unused_result));
+/* Same, discarding the result. 0 or -1. */
+int db_exec(struct db *db, const char *sql, int nparams,
+            const char *const *params) __attribute__((warn_unused_result));
+
+int db_begin(struct db *db) __attribute__((warn_unused_result));
+int db_commit(struct db *db) __attribute__((warn_unused_result));
+/* Best effort; never fails the caller. */
+void db_rollback(struct db *db);
+
+/* Helpers for results: value or NULL for SQL NULL. */
+const char *db_get(const PGresult *res, int row, int col);
+
+#endif

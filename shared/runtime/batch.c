@@ -1,0 +1,362 @@
+/*
+ * batch.c - one transaction over a batch of jobs, then publish, then ack.
+ *
+ * Called by the worker loop. For each job: SAVEPOINT, claim the inbox row,
+ * run the handler (or an async job's completion), store the outbox in the
+ * inbox row, RELEASE; a job that fails rolls back to its savepoint alone.
+ * Then one COMMIT for the batch, one confirmed publish of every reply,
+ * follow-up, retry and dead letter, and the acks. Nothing is acked before
+ * COMMIT and the confirms; a crash in between redelivers, and the inbox
+ * turns the redelivery into a re-send of the stored outputs.
+ */
+#include "runtime/job.h"
+#include "runtime/topology.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_LOCAL_RETRIES 3
+
+static const char SQL_CLAIM[] =
+    "INSERT INTO mfa.inbox (consumer, event_id, event_type) "
+    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1";
+static const char SQL_OUTPUTS[] =
+    "SELECT outputs FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
+static const char SQL_STORE[] =
+    "UPDATE mfa.inbox SET outputs = $3 WHERE consumer = $1 AND event_id = $2";
+static const char SQL_UNCLAIM[] =
+    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
+
+long long
+worker_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Claims the inbox row. 1 claimed, 0 duplicate (outputs loaded), -1 error */
+static int
+batch_claim(struct worker *w, struct job *j)
+{
+    const char *p[3] = {w->spec->name, j->ev.event_id, j->ev.type_name};
+    PGresult *res;
+    int claimed;
+
+    res = db_query(w->db, SQL_CLAIM, 3, p);
+    if (res == NULL)
+        return -1;
+    claimed = PQntuples(res) == 1;
+    PQclear(res);
+    if (claimed)
+        return 1;
+    res = db_query(w->db, SQL_OUTPUTS, 2, p);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1 && job_outputs_load(j, db_get(res, 0, 0)) != 0)
+        log_warn("inbox outputs unreadable; duplicate acked without resend");
+    PQclear(res);
+    return 0;
+}
+
+/* Runs one job inside the batch transaction. -1 = database connection
+ * lost (the whole batch is abandoned). */
+static int
+batch_one(struct worker *w, struct job *j)
+{
+    const char *p[3] = {w->spec->name, j->ev.event_id, NULL};
+    char *outs;
+    int rc;
+
+    if (db_exec(w->db, "SAVEPOINT job", 0, NULL) != 0)
+        return -1;
+    rc = batch_claim(w, j);
+    if (rc < 0)
+        goto dberr;
+    if (rc == 0) {
+        j->duplicate = 1;
+        j->verdict = MFA_OK;
+        log_info("duplicate event: resending stored outputs");
+        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+    }
+    job_reset_outputs(j);
+    j->error[0] = '\0';
+    j->keep_effects = 0;
+    j->again = 0;
+    j->verdict = j->fn(j);
+    if (j->verdict == MFA_PENDING)
+        w->pending++; /* until job_finish() */
+    if (w->db->last == DB_ERR_CONN)
+        return -1;
+    if (w->db->last == DB_ERR_RETRY && j->verdict != MFA_OK &&
+        j->local_retries++ < BATCH_LOCAL_RETRIES) {
+        /* Deadlock or lock timeout: undo this job and run it again in
+         * the next batch, without spending a retry tier. */
+        j->again = 1;
+        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+            return -1;
+        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+    }
+    switch (j->verdict) {
+    case MFA_OK:
+        outs = job_outputs_json(j);
+        p[2] = outs;
+        rc = db_exec(w->db, SQL_STORE, 3, p);
+        free(outs);
+        if (rc != 0)
+            goto dberr;
+        break;
+    case MFA_RETRY:
+    case MFA_REJECT:
+        if (j->keep_effects) {
+            if (db_exec(w->db, SQL_UNCLAIM, 2, p) != 0)
+                goto dberr;
+        } else if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0) {
+            return -1;
+        }
+        break;
+    case MFA_PENDING:
+    case MFA_FATAL:
+        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+            return -1;
+        break;
+    }
+    return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+dberr:
+    if (w->db->last == DB_ERR_CONN)
+        return -1;
+    /* The statement failed, the job did not: roll back and retry it. */
+    snprintf(j->error, sizeof(j->error), "database: %.400s", w->db->errmsg);
+    j->verdict = MFA_RETRY;
+    if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0 ||
+        db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* Fills the publish list for one finished job. */
+static size_t
+batch_outputs(struct worker *w, struct job *j, struct mq_out *o,
+              char **scratch, size_t *nscratch)
+{
+    size_t n = 0;
+    char rq[160];
+
+    memset(o, 0, 3 * sizeof(*o));
+    if (j->verdict == MFA_OK) {
+        /* The follow-ups are counted by the caller (j->nouts). */
+        for (size_t i = 0; i < j->nouts; i++) {
+            o[n].exchange = j->outs[i].exchange;
+            o[n].routing_key = j->outs[i].routing_key;
+            o[n].body = j->outs[i].body;
+            o[n].body_len = strlen(j->outs[i].body);
+            o[n].message_id = j->outs[i].event_id;
+            o[n].type = j->outs[i].type;
+            o[n].persistent = 1;
+            /* Results may have no subscriber: not an error. */
+            o[n].mandatory = strcmp(j->outs[i].exchange, MFA_EX_RESULTS) != 0;
+            o[n].attempt = -1;
+            n++;
+        }
+    } else if (j->verdict == MFA_RETRY && !job_last_attempt(j)) {
+        long d = w->cfg.retry.delays_seconds.v[j->msg->attempt];
+
+        topology_retry_queue(rq, sizeof(rq), w->spec->queue, d);
+        scratch[(*nscratch)++] = xstrdup(rq);
+        o[n].exchange = "";
+        o[n].routing_key = scratch[*nscratch - 1];
+        o[n].attempt = j->msg->attempt + 1;
+        o[n].error = j->error;
+    } else if (j->verdict == MFA_RETRY || j->verdict == MFA_REJECT) {
+        o[n].exchange = "";
+        o[n].routing_key = MFA_Q_DEAD;
+        o[n].attempt = j->msg->attempt;
+        o[n].error = j->error[0] ? j->error : "rejected";
+        o[n].origin = w->spec->queue;
+        o[n].dead_at = (long long)time(NULL);
+    }
+    if (j->verdict == MFA_RETRY || j->verdict == MFA_REJECT) {
+        o[n].body = j->msg->body;
+        o[n].body_len = j->msg->body_len;
+        o[n].message_id = j->msg->message_id;
+        o[n].type = j->msg->type;
+        o[n].reply_to = j->verdict == MFA_RETRY ? j->msg->reply_to : NULL;
+        o[n].persistent = 1;
+        o[n].mandatory = 1;
+        n++;
+    }
+    return n;
+}
+
+/* The reply, if one was asked for (also for a dead-lettered event). */
+static int
+batch_reply(struct job *j, struct mq_out *o)
+{
+    const char *body;
+
+    if (j->msg->reply_to == NULL || j->msg->reply_to[0] == '\0')
+        return 0;
+    if (j->verdict == MFA_REJECT && j->reply == NULL) {
+        j->reply = json_object_new_object();
+        json_object_object_add(j->reply, "status",
+                               json_object_new_string("invalid"));
+        json_object_object_add(j->reply, "error",
+                               json_object_new_string(j->error));
+    }
+    if (j->reply == NULL || (j->verdict != MFA_OK && j->verdict != MFA_REJECT))
+        return 0;
+    body = json_object_to_json_string_ext(j->reply, JSON_C_TO_STRING_PLAIN);
+    memset(o, 0, sizeof(*o));
+    o->exchange = "";
+    o->routing_key = j->msg->reply_to;
+    o->body = body;
+    o->body_len = strlen(body);
+    o->correlation_id = j->parsed ? j->ev.event_id
+                        : j->msg->message_id ? j->msg->message_id
+                                             : j->msg->correlation_id;
+    o->type = "reply";
+    o->attempt = -1;
+    return 1;
+}
+
+/* Publishes everything the batch produced and acks what was confirmed. */
+static int
+batch_finish(struct worker *w, struct job **jobs, size_t n)
+{
+    size_t cap = 0, no = 0, nscratch = 0;
+    struct mq_out *outs;
+    size_t *first;
+    char **scratch;
+    int *ok, rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        cap += jobs[i]->nouts + 2;
+    outs = xcalloc(cap, sizeof(*outs));
+    ok = xcalloc(cap, sizeof(*ok));
+    first = xcalloc(n + 1, sizeof(*first));
+    scratch = xcalloc(n + 1, sizeof(*scratch));
+    for (size_t i = 0; i < n; i++) {
+        first[i] = no;
+        if (jobs[i]->verdict == MFA_PENDING)
+            continue;
+        no += batch_reply(jobs[i], &outs[no]);
+        no += batch_outputs(w, jobs[i], &outs[no], scratch, &nscratch);
+    }
+    first[n] = no;
+    if (mq_connected(w->mq) && no > 0 &&
+        mq_publish(w->mq, outs, no, ok, NULL, NULL) < 0)
+        rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+        int all = 1;
+
+        if (j->verdict == MFA_PENDING)
+            continue;
+        for (size_t k = first[i]; k < first[i + 1]; k++)
+            all &= ok[k];
+        if (j->verdict != MFA_OK)
+            log_kv(j->verdict == MFA_RETRY && !job_last_attempt(j) ? LOGL_WARN
+                                                                  : LOGL_ERROR,
+                   j->verdict == MFA_RETRY && !job_last_attempt(j)
+                       ? "retry scheduled"
+                       : "dead-lettered",
+                   "event_id", j->parsed ? j->ev.event_id : j->msg->message_id,
+                   "reason", j->error, NULL);
+        /* Ack only what the broker has safely taken over, and only on the
+         * connection that delivered it. Otherwise the broker redelivers. */
+        if (all && j->msg->gen == mq_generation(w->mq) && rc == 0 &&
+            mq_ack(w->mq, j->msg->tag, 0) != 0)
+            rc = -1;
+        if (!all && rc == 0)
+            rc = -1; /* unconfirmed: reconnect so the broker redelivers */
+        job_free(j);
+        jobs[i] = NULL;
+    }
+    for (size_t i = 0; i < nscratch; i++)
+        free(scratch[i]);
+    free(scratch);
+    free(first);
+    free(ok);
+    free(outs);
+    return rc;
+}
+
+int
+batch_run(struct worker *w, struct job_list *from, int max)
+{
+    struct job **jobs = xcalloc((size_t)max, sizeof(*jobs));
+    size_t n = 0;
+    int rc = 0, in_tx = 0;
+
+    while (n < (size_t)max && from->head != NULL)
+        jobs[n++] = job_list_pop(from);
+    /* Invalid events never reach the database: dead-letter them at once. */
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+
+        if (!j->parsed)
+            continue;
+        if (!in_tx) {
+            if (db_begin(w->db) != 0)
+                goto dblost;
+            in_tx = 1;
+        }
+        log_set_event(j->ev.event_id);
+        if (batch_one(w, j) != 0)
+            goto dblost;
+    }
+    log_set_event(NULL);
+    if (in_tx && db_commit(w->db) != 0)
+        goto dblost;
+    /* Deadlocked jobs run again in the next batch. */
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->again) {
+            job_list_push(from, jobs[i]);
+            jobs[i] = NULL;
+        }
+    }
+    {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i])
+                jobs[k++] = jobs[i];
+        n = k;
+    }
+    rc = batch_finish(w, jobs, n);
+    free(jobs);
+    return rc;
+dblost:
+    /* Connection gone or COMMIT failed: nothing of this batch happened.
+     * Put the jobs back, in order, to run again once reconnected. */
+    log_set_event(NULL);
+    log_warn("database unavailable (%s); holding %zu message(s)",
+             w->db->errmsg, n);
+    if (w->db->last != DB_ERR_CONN)
+        db_rollback(w->db);
+    {
+        struct job_list back = {0};
+
+        for (size_t i = 0; i < n; i++) {
+            /* A handler that started provider I/O owns its job now. */
+            if (jobs[i]->verdict == MFA_PENDING &&
+                jobs[i]->fn == w->spec->handle)
+                continue;
+            jobs[i]->verdict = MFA_OK;
+            jobs[i]->duplicate = 0;
+            job_reset_outputs(jobs[i]);
+            job_list_push(&back, jobs[i]);
+        }
+        while (from->head)
+            job_list_push(&back, job_list_pop(from));
+        *from = back;
+    }
+    free(jobs);
+    db_disconnect(w->db);
+    return -2;
+}
