@@ -135,8 +135,10 @@ int envelope_time_parse(const char *s, int64_t *us)
  * milliseconds), data}. Takes ownership of data (an object, or NULL for
  * {}), even on failure. event_id_or_NULL: a UUID to reuse (lowercased), or
  * NULL for a new one, copied to out_event_id (may be NULL). Returns a
- * malloc'd JSON string, or NULL for an unknown type, a bad event id, data
- * that is not an object, or a result larger than ENVELOPE_MAX_BODY.
+ * malloc'd JSON string, or NULL for a malformed type name (any lower-case
+ * words joined by dots: the consumed types and results like code.sent),
+ * a bad event id, data that is not an object, or a result larger than
+ * ENVELOPE_MAX_BODY.
  */
 char *envelope_build(const char *type_name, const char *event_id_or_NULL,
                      struct json_object *data, char out_event_id[37])

@@ -147,7 +147,7 @@ batch_outputs(struct worker *w, struct job *j, struct mq_out *o,
     size_t n = 0;
     char rq[160];
 
-    memset(o, 0, 3 * sizeof(*o));
+    /* o has room for j->nouts + 1 entries, zeroed by the caller. */
     if (j->verdict == MFA_OK) {
         /* The follow-ups are counted by the caller (j->nouts). */
         for (size_t i = 0; i < j->nouts; i++) {

@@ -1026,8 +1026,17 @@ test_build_refuses(void **state)
     (void)state;
     /* Each failure still takes ownership of data (valgrind: no leak). */
     d = json_object_new_object();
-    assert_null(envelope_build("login.nope", NULL, d, id));
+    assert_null(envelope_build("Login Nope", NULL, d, id));
     assert_string_equal(id, "");
+    assert_null(envelope_build("nodot", NULL, json_object_new_object(), id));
+    assert_null(envelope_build("a..b", NULL, json_object_new_object(), id));
+    assert_null(envelope_build("code.sent\n", NULL, json_object_new_object(),
+                               id));
+    /* result types that no worker consumes are fine to build */
+    big = envelope_build("code.sent", NULL, json_object_new_object(), id);
+    assert_non_null(big);
+    assert_int_equal(strlen(id), 36);
+    free(big);
     assert_null(envelope_build(NULL, NULL, json_object_new_object(), NULL));
     assert_null(envelope_build("login.started", "not-a-uuid",
                                json_object_new_object(), NULL));
