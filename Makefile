@@ -82,8 +82,9 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # A worker is its folder's objects over the shared library.
+worker_objs = $(patsubst %.c,$(BUILD)/%.o,$(wildcard workers/$(1)/*.c))
 .SECONDEXPANSION:
-$(BIN)/mfa-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard workers/$$*/*.c)) $(LIB)
+$(BIN)/mfa-%: $$(call worker_objs,$$*) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

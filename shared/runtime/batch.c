@@ -249,7 +249,7 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
     }
     first[n] = no;
     if (mq_connected(w->mq) && no > 0 &&
-        mq_publish(w->mq, outs, no, ok, NULL, NULL) < 0)
+        mq_publish(w->mq, outs, no, ok, worker_on_delivery, w) < 0)
         rc = -1;
     for (size_t i = 0; i < n; i++) {
         struct job *j = jobs[i];

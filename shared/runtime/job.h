@@ -69,5 +69,8 @@ int job_outputs_load(struct job *j, const char *json);
  * see batch.c. Returns -1 when the database or broker went away. */
 int batch_run(struct worker *w, struct job_list *from, int max);
 long long worker_now_ms(void);
+/* mq's delivery callback (arg = the worker): parses and queues a job. Also
+ * given to mq_publish(), which reads deliveries while it waits. */
+void worker_on_delivery(struct mq_msg *msg, void *arg);
 
 #endif

@@ -96,7 +96,7 @@ worker_backoff(int *cur)
     return d;
 }
 
-static void
+void
 worker_on_delivery(struct mq_msg *msg, void *arg)
 {
     struct worker *w = arg;
