@@ -8,8 +8,9 @@ PKGS="gcc g++ make pkg-config clang
 librabbitmq-dev libpq-dev libcurl4-openssl-dev libsodium-dev libjson-c-dev
 libyaml-dev libphonenumber-dev libcmocka-dev
 rabbitmq-server postgresql-15 postgresql-client-15
-python3-aiosmtpd python3-pika python3-psycopg2 python3-pytest
-nodejs npm valgrind"
+python3-aiosmtpd python3-pika python3-psycopg2 python3-pytest python3-nacl
+nodejs npm valgrind openssl
+docker-compose"
 
 missing=""
 for p in $PKGS; do

@@ -39,7 +39,18 @@ buf_reserve(struct buf *b, size_t extra)
         ncap *= 2;
     if (ncap > b->max + 1)
         ncap = b->max + 1;
-    b->data = xrealloc(b->data, ncap);
+    /* Grow by copy, not realloc: the old block may hold a rendered code
+     * and must be wiped before it goes back to the allocator. */
+    {
+        char *nd = xmalloc(ncap);
+
+        if (b->data) {
+            memcpy(nd, b->data, b->len + 1);
+            sodium_memzero(b->data, b->cap);
+            free(b->data);
+        }
+        b->data = nd;
+    }
     b->cap = ncap;
     return 0;
 }
