@@ -1,0 +1,53 @@
+/*
+ * codes.h - mfa-codes: the handler and what its files share.
+ *
+ * handler.c  dispatch by event type; audit, replies, error verdicts
+ * login.c    login.started: open a challenge, offer methods
+ * send.c     login.code_requested: policy, new code, dispatch job
+ * verify.c   login.code_submitted: count the try, compare, verify or lock
+ */
+#ifndef CODES_CODES_H
+#define CODES_CODES_H
+
+#include "runtime/worker.h"
+
+#define CODES_ACTOR "mfa-codes"
+/* A contact_id as stored: the envelope allows 64 characters, up to 4
+ * UTF-8 bytes each, plus the NUL. */
+#define CODES_CONTACT_MAX (64 * 4 + 1)
+
+/* login.started, login.code_requested, login.code_submitted; any other
+ * type is rejected (dead-lettered with the reason). */
+enum mfa_verdict codes_handle(struct job *job);
+
+enum mfa_verdict codes_login_started(struct job *job);
+enum mfa_verdict codes_code_requested(struct job *job);
+enum mfa_verdict codes_code_submitted(struct job *job);
+
+/* ---- shared by the three (handler.c) -------------------------------- */
+
+const struct mfa_config *codes_cfg(struct job *job);
+
+/* A failed statement: RETRY with the database's message. Call it right
+ * after the failure (before any other statement) so the runtime sees the
+ * error class (deadlock, lock timeout: run again in place). */
+enum mfa_verdict codes_dberr(struct job *job, const char *what);
+
+/*
+ * Appends an audit row (actor mfa-codes). detail (owned, may be NULL)
+ * gets the event's type and occurred_at added; it must hold statuses and
+ * masked values only, never a code. login_id and contact_id may be NULL.
+ * 0 or -1 (database error).
+ */
+int codes_audit(struct job *job, const char *action, const char *contact_id,
+                const char *login_id, struct json_object *detail)
+    __attribute__((warn_unused_result));
+
+/* A reply object {login_id, status}; the caller adds the rest and hands
+ * it to job_reply(). */
+struct json_object *codes_reply_new(const char *login_id, const char *status);
+
+/* Parses a PostgreSQL float8/bigint text; NULL gives dflt. */
+double codes_num(const char *v, double dflt);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * login.c - mfa-codes: login.started opens a login challenge.
+ *
+ * Called by handler.c inside the runtime's transaction. Works out the
+ * methods the portal may offer (mfa/methods: confirmed email; valid,
+ * SMS-capable, unblocked phone in an allowed region with complete SMS
+ * settings, read afresh on every event) and records the challenge in
+ * mfa.logins with its lifetime (login.ttl_seconds) and try budget
+ * (codes.max_attempts) fixed at this moment.
+ *
+ * Outcomes:
+ *   unknown contact   -> unknown_user, no login row (nothing to refer to)
+ *   demoted contact   -> disabled, no login row
+ *   no method at all  -> no_method; the login IS recorded, with status
+ *                        'cancelled' and no methods, so operators see the
+ *                        attempt in mfa.login_status and a later
+ *                        code_requested for it gets method_unavailable
+ *   otherwise         -> pending, with the methods and masked hints
+ * A login_id that already exists (another event with the same id) is
+ * refused as invalid input: ids are fresh per login, and reopening a
+ * challenge must never reset its tries or lifetime. A genuine retry of
+ * the same event reuses its event_id and gets the stored reply instead.
+ * Security notes: hints are masked, and only for offered methods; logs
+ * and audit rows carry masks and reasons, never an address or number.
+ */
+#include "codes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mfa/methods.h"
+#include "util/log.h"
+
+static const char SQL_INSERT[] =
+    "INSERT INTO mfa.logins (login_id, contact_id, status, methods, ip, "
+    " user_agent, expires_at, max_attempts) "
+    "VALUES ($1, $2, $3, $4::text[], $5, $6, "
+    " now() + make_interval(secs => $7::int), $8::int) "
+    "ON CONFLICT (login_id) DO NOTHING RETURNING 1";
+
+#define LOGIN_HINT_MAX (ADDR_EMAIL_MAX + 8)
+
+static struct json_object *
+login_str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* {email,sms} for the text[] parameter and "email,sms" for the log. */
+static void
+login_method_list(const struct methods *m, char *arr, size_t an, char *csv,
+                  size_t cn)
+{
+    size_t a = 0, c = 0;
+
+    a += (size_t)snprintf(arr, an, "{");
+    csv[0] = '\0';
+    for (int i = 0; i < METHOD_COUNT; i++) {
+        if (!m->offered[i])
+            continue;
+        a += (size_t)snprintf(arr + a, an - a, "%s%s", c ? "," : "",
+                              method_name(i));
+        c += (size_t)snprintf(csv + c, cn - c, "%s%s", c ? "," : "",
+                              method_name(i));
+    }
+    snprintf(arr + a, an - a, "}");
+}
+
+/* {login_id, status, methods, email_hint, phone_hint}; hints null when
+ * their method is not offered. */
+static struct json_object *
+login_reply(const char *login_id, const char *status, const struct methods *m)
+{
+    struct json_object *r = codes_reply_new(login_id, status);
+    struct json_object *arr = json_object_new_array();
+    char eh[LOGIN_HINT_MAX], ph[64];
+
+    for (int i = 0; i < METHOD_COUNT; i++) {
+        if (m->offered[i])
+            json_object_array_add(arr, json_object_new_string(method_name(i)));
+    }
+    methods_hints(m, eh, sizeof(eh), ph, sizeof(ph));
+    json_object_object_add(r, "methods", arr);
+    json_object_object_add(r, "email_hint", login_str_or_null(eh));
+    json_object_object_add(r, "phone_hint", login_str_or_null(ph));
+    return r;
+}
+
+static struct json_object *
+login_audit_detail(const char *status, const struct methods *m, const char *ip)
+{
+    struct json_object *d = json_object_new_object();
+    struct json_object *why = json_object_new_object();
+    char eh[LOGIN_HINT_MAX], ph[64];
+
+    json_object_object_add(d, "status", json_object_new_string(status));
+    for (int i = 0; i < METHOD_COUNT; i++) {
+        if (!m->offered[i] && m->why[i][0])
+            json_object_object_add(why, method_name(i),
+                                   json_object_new_string(m->why[i]));
+    }
+    json_object_object_add(d, "unavailable", why);
+    methods_hints(m, eh, sizeof(eh), ph, sizeof(ph));
+    json_object_object_add(d, "email_hint", login_str_or_null(eh));
+    json_object_object_add(d, "phone_hint", login_str_or_null(ph));
+    json_object_object_add(d, "ip", login_str_or_null(ip));
+    return d;
+}
+
+/* unknown_user / disabled: answered with no methods and no hints (a
+ * demoted user's data is none of the portal's business any more),
+ * audited, nothing recorded. */
+static enum mfa_verdict
+login_refuse(struct job *job, const char *status)
+{
+    const struct envelope *ev = job_event(job);
+    const char *lid = ev->u.login_started.login_id;
+    const char *cid = ev->u.login_started.contact_id;
+    struct methods none;
+    char action[40];
+
+    memset(&none, 0, sizeof(none));
+    snprintf(action, sizeof(action), "login.%s", status);
+    if (codes_audit(
+            job, action, cid, lid,
+            login_audit_detail(status, &none, ev->u.login_started.ip)) != 0)
+        return codes_dberr(job, "audit");
+    log_kv(LOGL_WARN, "login refused", "login_id", lid, "contact_id", cid,
+           "status", status, NULL);
+    job_reply(job, login_reply(lid, status, &none));
+    return MFA_OK;
+}
+
+enum mfa_verdict
+codes_login_started(struct job *job)
+{
+    const struct envelope *ev = job_event(job);
+    const struct mfa_config *cfg = codes_cfg(job);
+    const struct cfg_strlist *regions = &cfg->phone.sms_allowed_regions;
+    const char *lid = ev->u.login_started.login_id;
+    const char *cid = ev->u.login_started.contact_id;
+    const char *ip = ev->u.login_started.ip;
+    const char *status, *p[8];
+    const char *email_why, *sms_why;
+    struct methods m;
+    char arr[32], csv[32], ttl[24], max[24];
+    PGresult *res;
+    int inserted, any;
+
+    if (methods_check(job_db(job), cid, regions, &m) != 0)
+        return codes_dberr(job, "methods");
+    if (!m.found)
+        return login_refuse(job, "unknown_user");
+    if (!m.enabled)
+        return login_refuse(job, "disabled");
+    any = methods_count(&m) > 0;
+
+    login_method_list(&m, arr, sizeof(arr), csv, sizeof(csv));
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->login.ttl_seconds);
+    snprintf(max, sizeof(max), "%ld", cfg->codes.max_attempts);
+    p[0] = lid;
+    p[1] = cid;
+    p[2] = any ? "pending" : "cancelled";
+    p[3] = arr;
+    p[4] = ip;
+    p[5] = ev->u.login_started.user_agent;
+    p[6] = ttl;
+    p[7] = max;
+    res = db_query(job_db(job), SQL_INSERT, 8, p);
+    if (res == NULL)
+        return codes_dberr(job, "insert login");
+    inserted = PQntuples(res) == 1;
+    PQclear(res);
+    if (!inserted) {
+        job_fail(job, "data.login_id: a login with this id already exists");
+        return MFA_REJECT;
+    }
+
+    status = any ? "pending" : "no_method";
+    if (codes_audit(job, any ? "login.started" : "login.no_method", cid, lid,
+                    login_audit_detail(status, &m, ip)) != 0)
+        return codes_dberr(job, "audit");
+    email_why = m.why[METHOD_EMAIL][0] ? m.why[METHOD_EMAIL] : "ok";
+    sms_why = m.why[METHOD_SMS][0] ? m.why[METHOD_SMS] : "ok";
+    log_kv(any ? LOGL_INFO : LOGL_WARN, "login started", "login_id", lid,
+           "contact_id", cid, "status", status, "methods", csv, "email",
+           email_why, "sms", sms_why, NULL);
+    job_reply(job, login_reply(lid, status, &m));
+    return MFA_OK;
+}
