@@ -92,11 +92,15 @@ $(BIN)/mfactl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(PROD_A) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/libmfa-producer.a: $(PROD_LIB_OBJ)
+# The static library bundles the shared objects it needs, so an
+# application links it alone; the shared one exports only mfa_producer_*.
+$(BUILD)/libmfa-producer.a: $(PROD_LIB_OBJ) $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libmfa-producer.so: $(PROD_LIB_OBJ) $(LIB)
-	$(CC) -shared $(LDFLAGS) -o $@ $(PROD_LIB_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+$(BUILD)/libmfa-producer.so: $(PROD_LIB_OBJ) $(LIB) producer/libmfa-producer.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libmfa-producer.so.0 \
+	    -Wl,--version-script=producer/libmfa-producer.map -o $@ \
+	    $(PROD_LIB_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BIN)/mfa-publish: $(BUILD)/producer/mfa_publish.o $(PROD_A) $(LIB)
 	@mkdir -p $(dir $@)
@@ -151,8 +155,22 @@ style:
 run: deps all
 	@sh scripts/run.sh
 
-bench: all
-	@echo "make bench: the benchmark is not written yet (issue: Benchmark)."
+# `make bench` (not part of `make test`): starts its own servers, measures,
+# writes bench/results.json and bench/REPORT.md. BENCH_QUICK=1 for a short
+# run, BENCH_EVENTS=N for the soak size. See bench/README.md.
+BENCH_TOOLS := $(BUILD)/bench/bare $(BUILD)/bench/load $(BUILD)/bench/smtp_sink
+BENCH_BINS := $(BENCH_TOOLS) $(if $(PROD_A),$(BUILD)/bench/client)
+
+bench: all $(BENCH_BINS)
+	@$(PY) bench/run.py --build $(BUILD)
+
+$(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/bench/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/client: $(BUILD)/bench/client.o $(PROD_A) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
 servers-start:
 	@sh tests/servers.sh start var/servers

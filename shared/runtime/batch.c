@@ -139,6 +139,23 @@ dberr:
     return 0;
 }
 
+/*
+ * A typed code must not rest in mfa.dead, where operators list and replay
+ * messages: a dead code_submitted keeps its shape with the code replaced.
+ * Returns 1 with the new body as the last scratch string.
+ */
+static int
+batch_redact(struct job *j, char **scratch, size_t *nscratch)
+{
+    if (!j->parsed || j->ev.type != EV_LOGIN_CODE_SUBMITTED)
+        return 0;
+    json_object_object_add(j->ev.data, "code",
+                           json_object_new_string("[redacted]"));
+    scratch[(*nscratch)++] = xstrdup(json_object_to_json_string_ext(
+        j->ev.root, JSON_C_TO_STRING_PLAIN));
+    return 1;
+}
+
 /* Fills the publish list for one finished job. */
 static size_t
 batch_outputs(struct worker *w, struct job *j, struct mq_out *o,
@@ -183,6 +200,11 @@ batch_outputs(struct worker *w, struct job *j, struct mq_out *o,
     if (j->verdict == MFA_RETRY || j->verdict == MFA_REJECT) {
         o[n].body = j->msg->body;
         o[n].body_len = j->msg->body_len;
+        if (strcmp(o[n].routing_key, MFA_Q_DEAD) == 0 &&
+            batch_redact(j, scratch, nscratch)) {
+            o[n].body = scratch[*nscratch - 1];
+            o[n].body_len = strlen(o[n].body);
+        }
         o[n].message_id = j->msg->message_id;
         o[n].type = j->msg->type;
         o[n].reply_to = j->verdict == MFA_RETRY ? j->msg->reply_to : NULL;

@@ -46,9 +46,28 @@ struct mq {
     uint64_t next_seq;        /* publish sequence number of the next one */
     struct mq_pending *pend;  /* confirms being waited for */
     size_t npend;
+    struct mq_pending *last;  /* the previous mq_publish, for mq_outcome */
+    size_t nlast;
     char *ctag;               /* our consumer tag while consuming */
     char err[256];
 };
+
+/* The SIGALRM watchdog belongs to the process: code embedded in someone
+ * else's program (the producer library) sets no_watchdog and relies on
+ * the RPC and confirm timeouts instead. */
+static void
+mq_watch(const struct mq *mq, unsigned seconds, const char *what)
+{
+    if (!mq->o.no_watchdog)
+        watchdog_arm(seconds, what);
+}
+
+static void
+mq_unwatch(const struct mq *mq)
+{
+    if (!mq->o.no_watchdog)
+        watchdog_disarm();
+}
 
 struct mq *
 mq_new(const struct mq_options *o)
@@ -65,6 +84,7 @@ mq_free(struct mq *mq)
     if (mq == NULL)
         return;
     mq_disconnect(mq);
+    free(mq->last);
     free(mq);
 }
 
@@ -72,6 +92,12 @@ const char *
 mq_last_error(const struct mq *mq)
 {
     return mq->err;
+}
+
+struct amqp_connection_state_t_ *
+mq_amqp(struct mq *mq)
+{
+    return mq->up ? mq->conn : NULL;
 }
 
 int
@@ -113,10 +139,10 @@ mq_disconnect(struct mq *mq)
     if (mq->up) {
         /* Polite close with a short watchdog: a dead broker must not keep
          * us here. Errors are irrelevant, the connection is going. */
-        watchdog_arm(10, "amqp close");
+        mq_watch(mq, 10, "amqp close");
         amqp_channel_close(mq->conn, MQ_CHANNEL, AMQP_REPLY_SUCCESS);
         amqp_connection_close(mq->conn, AMQP_REPLY_SUCCESS);
-        watchdog_disarm();
+        mq_unwatch(mq);
     }
     amqp_destroy_connection(mq->conn);
     mq->conn = NULL;
@@ -238,7 +264,15 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
         goto out;
     }
     mq->conn = amqp_new_connection();
-    watchdog_arm(MQ_WATCHDOG_S, "amqp connect");
+    if (mq->o.no_watchdog) {
+        int ms = mq->o.confirm_timeout_ms > 0 ? mq->o.confirm_timeout_ms
+                                              : 10000;
+        struct timeval rpc = {ms / 1000, (ms % 1000) * 1000};
+
+        amqp_set_handshake_timeout(mq->conn, &rpc);
+        amqp_set_rpc_timeout(mq->conn, &rpc);
+    }
+    mq_watch(mq, MQ_WATCHDOG_S, "amqp connect");
     if (mq_open_socket(mq, &ci) != 0 || mq_login(mq, &ci) != 0)
         goto out;
     amqp_channel_open(mq->conn, MQ_CHANNEL);
@@ -252,7 +286,8 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
     to.delivery_limit = mq->o.delivery_limit;
     to.delays = mq->o.delays;
     to.ndelays = mq->o.ndelays;
-    if (topology_declare(mq->conn, MQ_CHANNEL, &to, mq->err,
+    if (!mq->o.no_topology &&
+        topology_declare(mq->conn, MQ_CHANNEL, &to, mq->err,
                          sizeof(mq->err)) != 0)
         goto out;
     if (mq->o.consume != NULL) {
@@ -263,7 +298,9 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
 
         cok = amqp_basic_consume(mq->conn, MQ_CHANNEL,
                                  amqp_cstring_bytes(mq->o.consume),
-                                 amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+                                 amqp_empty_bytes, 0,
+                                 mq->o.consume_no_ack ? 1 : 0, 0,
+                                 amqp_empty_table);
         if (mq_rpc_ok(mq, "basic.consume") || cok == NULL)
             goto out;
         free(mq->ctag);
@@ -273,7 +310,7 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
     mq->gen++;
     rc = 0;
 out:
-    watchdog_disarm();
+    mq_unwatch(mq);
     if (rc != 0) {
         if (mq->conn != NULL)
             amqp_destroy_connection(mq->conn);
@@ -584,12 +621,12 @@ mq_send_one(struct mq *mq, const struct mq_out *o)
         p._flags |= AMQP_BASIC_HEADERS_FLAG;
     body.bytes = (void *)o->body;
     body.len = o->body_len;
-    watchdog_arm(MQ_WATCHDOG_S, "amqp publish");
+    mq_watch(mq, MQ_WATCHDOG_S, "amqp publish");
     st = amqp_basic_publish(mq->conn, MQ_CHANNEL,
                             amqp_cstring_bytes(o->exchange),
                             amqp_cstring_bytes(o->routing_key), o->mandatory, 0,
                             &p, body);
-    watchdog_disarm();
+    mq_unwatch(mq);
     if (st != AMQP_STATUS_OK)
         return mq_fail(mq, "amqp publish", st);
     return 0;
@@ -648,10 +685,30 @@ mq_publish(struct mq *mq, const struct mq_out *outs, size_t n, int *ok,
             rc = 1;
     }
 out:
-    free(mq->pend);
+    /* Kept for mq_outcome(); the borrowed message ids go stale now. */
+    for (size_t i = 0; i < n; i++)
+        mq->pend[i].message_id = NULL;
+    free(mq->last);
+    mq->last = mq->pend;
+    mq->nlast = n;
     mq->pend = NULL;
     mq->npend = 0;
     return rc;
+}
+
+int
+mq_outcome(const struct mq *mq, size_t i)
+{
+    const struct mq_pending *pe;
+
+    if (i >= mq->nlast)
+        return MQ_UNCONFIRMED;
+    pe = &mq->last[i];
+    if (pe->returned)
+        return MQ_RETURNED;
+    if (pe->state == CONFIRM_ACK)
+        return MQ_CONFIRMED;
+    return pe->state == CONFIRM_NACK ? MQ_NACKED : MQ_UNCONFIRMED;
 }
 
 int
@@ -661,9 +718,9 @@ mq_ack(struct mq *mq, uint64_t tag, int multiple)
 
     if (!mq->up)
         return -1;
-    watchdog_arm(MQ_WATCHDOG_S, "amqp ack");
+    mq_watch(mq, MQ_WATCHDOG_S, "amqp ack");
     st = amqp_basic_ack(mq->conn, MQ_CHANNEL, tag, multiple);
-    watchdog_disarm();
+    mq_unwatch(mq);
     if (st != AMQP_STATUS_OK)
         return mq_fail(mq, "amqp ack", st);
     return 0;
@@ -677,9 +734,9 @@ mq_cancel(struct mq *mq)
     /* Deliveries that race the cancel-ok are queued by the library and
      * come out of the next mq_pump(); the worker finishes or drops them
      * (unacked, so the broker redelivers them to another consumer). */
-    watchdog_arm(MQ_WATCHDOG_S, "amqp basic.cancel");
+    mq_watch(mq, MQ_WATCHDOG_S, "amqp basic.cancel");
     amqp_basic_cancel(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(mq->ctag));
-    watchdog_disarm();
+    mq_unwatch(mq);
     free(mq->ctag);
     mq->ctag = NULL;
     return mq_rpc_ok(mq, "basic.cancel") ? (mq->up = 0, -1) : 0;

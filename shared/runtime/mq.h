@@ -59,6 +59,13 @@ struct mq_options {
     int delivery_limit;
     const long *delays;
     size_t ndelays;
+    /* The producer library (0 for workers): consume with no_ack, as
+     * direct reply-to (amq.rabbitmq.reply-to) requires; skip the topology
+     * for a broker user that may only publish; no SIGALRM watchdog in
+     * someone else's process (RPCs time out after confirm_timeout_ms). */
+    int consume_no_ack;
+    int no_topology;
+    int no_watchdog;
 };
 
 typedef void (*mq_deliver_fn)(struct mq_msg *msg, void *arg);
@@ -94,6 +101,14 @@ int mq_pump(struct mq *mq, mq_deliver_fn fn, void *arg)
 int mq_publish(struct mq *mq, const struct mq_out *outs, size_t n, int *ok,
                mq_deliver_fn fn, void *arg) __attribute__((warn_unused_result));
 
+/*
+ * Why message i of the last mq_publish() is (not) ok: the producer library
+ * tells "no queue bound" from "nacked" from "unknown, publish again". On a
+ * connection failure, messages confirmed before it still say CONFIRMED.
+ */
+enum { MQ_CONFIRMED, MQ_RETURNED, MQ_NACKED, MQ_UNCONFIRMED };
+int mq_outcome(const struct mq *mq, size_t i);
+
 int mq_ack(struct mq *mq, uint64_t tag, int multiple)
     __attribute__((warn_unused_result));
 /* Stop consuming (shutdown): unacked deliveries stay ours to finish. */
@@ -102,5 +117,11 @@ int mq_cancel(struct mq *mq) __attribute__((warn_unused_result));
 void mq_msg_free(struct mq_msg *m);
 
 const char *mq_last_error(const struct mq *mq);
+
+/* The library connection (amqp_connection_state_t) while connected, else
+ * NULL. For mfactl: passive declares and basic.get on a channel of its
+ * own (never channel 1, ours), and never while mq_publish() waits. */
+struct amqp_connection_state_t_;
+struct amqp_connection_state_t_ *mq_amqp(struct mq *mq);
 
 #endif

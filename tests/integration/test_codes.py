@@ -700,3 +700,4 @@ def test_per_user_failure_budget_across_logins(workers, bus, db):
     d, _ = start_login(bus, make_user(db))
     cd, _, _ = send_code(bus, d)
     assert submit(bus, d, cd)["status"] == "verified"
+

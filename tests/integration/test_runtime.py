@@ -4,6 +4,7 @@ Uses mfa-testworker, whose handler does what the event's display_name says
 (see tests/worker/main.c), so the runtime's guarantees are tested apart
 from any business logic.
 """
+import json
 import time
 import uuid
 
@@ -136,3 +137,16 @@ def test_sigterm_finishes_in_flight_work_and_exits_zero(workers, bus, db):
     assert w.stop() == 0
     assert effects(db, eid) == 1
     assert bus.queue_depth("mfa.contact-sync") == 0
+
+
+def test_dead_letter_of_a_code_submission_holds_no_code(workers, bus):
+    workers(TW, MFA_TEST_QUEUE="mfa.login")
+    lid = str(uuid.uuid4())
+    eid = bus.publish("login.code_submitted", {"login_id": lid, "code": "reject"},
+                      reply=False)
+    dead = bus.dead(lambda m: m["props"].message_id == eid)
+    assert dead
+    body = json.loads(dead[0]["body"])
+    assert body["data"]["code"] == "[redacted]"
+    assert body["data"]["login_id"] == lid
+    assert body["event_id"] == eid

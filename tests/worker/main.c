@@ -3,7 +3,7 @@
  *
  * Consumes $MFA_TEST_QUEUE (default mfa.contact-sync) with the real
  * skeleton and a handler whose behaviour the test chooses through the
- * event's data.display_name:
+ * event's data.display_name (or data.code, for login events):
  *   "retry"     -> MFA_RETRY (transient failure, reason "test: transient")
  *   "reject"    -> MFA_REJECT
  *   "slow:N"    -> write the effect, then sleep N ms inside the transaction
@@ -26,7 +26,8 @@ test_handle(struct job *job)
     const char *p[1] = {ev->event_id};
     struct json_object *v;
 
-    if (json_object_object_get_ex(ev->data, "display_name", &v))
+    if (json_object_object_get_ex(ev->data, "display_name", &v) ||
+        json_object_object_get_ex(ev->data, "code", &v))
         name = json_object_get_string(v);
     if (name && strcmp(name, "retry") == 0) {
         job_fail(job, "test: transient");
