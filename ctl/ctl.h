@@ -17,5 +17,10 @@ struct ctl {
 struct db *ctl_db(struct ctl *c);
 
 int cmd_migrate(struct ctl *c, int argc, char **argv);
+int cmd_status(struct ctl *c, int argc, char **argv);
+int cmd_dlq(struct ctl *c, int argc, char **argv);
+int cmd_user(struct ctl *c, int argc, char **argv);
+int cmd_metrics(struct ctl *c, int argc, char **argv);
+int cmd_settings(struct ctl *c, int argc, char **argv);
 
 #endif
