@@ -1,0 +1,491 @@
+/*
+ * handler.c - mfa-sms: dispatch.code jobs to Twilio's Messages API.
+ *
+ * Called by the runtime (worker_spec hooks set in main.c). A job runs in
+ * two steps. The handler, inside the runtime's transaction, decides
+ * whether the code may still go out (delivery not final yet; code not
+ * superseded, used or about to expire; login still open; the user still
+ * has a valid phone that Twilio has not refused), reads the SMS settings
+ * (every job: an operator's change applies at once), opens the sealed
+ * code, renders the text and starts the request: MFA_PENDING, nothing
+ * written. When Twilio has answered, sms_complete runs in a new
+ * transaction and records the outcome (see twilio.h for the classes):
+ *   sent       delivery 'sent' with the Message SID, code.sent
+ *   retry      attempts+1, last_error, MFA_RETRY with the effects kept:
+ *              the runtime's retry tiers bring the job back
+ *   ambiguous  the message may exist: one delayed retry with the same
+ *              code, flagged possible_duplicate; a second one fails
+ *   refused    'failed' with Twilio's code and text, code.failed; 21610
+ *              and 21614 also block SMS to that number on the user
+ *   auth       'failed', and an error log: the settings are wrong
+ * Deciding not to send writes 'dropped' (stale) or 'failed' (no settings)
+ * at once.
+ *
+ * Security notes: the clear code exists only between unseal and render,
+ * on the stack, and is wiped right after; the text and the request are
+ * wiped buffers (loop.c). The secret is opened per job and wiped once the
+ * Authorization header is built. Logs, audit rows, result events and
+ * last_error carry masked numbers only (phone_mask, twilio_scrub), never
+ * a code or a secret. The seal's associated data binds the code to its
+ * login and delivery.
+ */
+#include "mfa/phone.h"
+#include "mfa/sms_settings.h"
+#include "mfa/sms_text.h"
+#include "runtime/topology.h"
+#include "sms.h"
+#include "store.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+static int
+sms_final_status(const char *status)
+{
+    return strcmp(status, "sent") == 0 || strcmp(status, "failed") == 0 ||
+           strcmp(status, "dropped") == 0;
+}
+
+static enum mfa_verdict
+sms_db_fail(struct job *job)
+{
+    job_fail(job, "database: %s", job_db(job)->errmsg);
+    return MFA_RETRY;
+}
+
+static void
+sms_add(struct json_object *d, const char *key, const char *val)
+{
+    if (val != NULL && *val)
+        json_object_object_add(d, key, json_object_new_string(val));
+}
+
+/* Audit row; takes detail. */
+static int
+sms_audit(struct job *job, const char *action, const char *contact_id,
+          const char *login_id, struct json_object *detail)
+{
+    int rc = store_audit(
+        job_db(job), action, contact_id, login_id, job_event(job)->event_id,
+        json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN));
+
+    json_object_put(detail);
+    return rc;
+}
+
+/* code.sent / code.failed / code.dropped for subscribers. */
+static void
+sms_result(struct job *job, const char *what, const char *delivery_id,
+           const char *login_id, const char *error, const char *sid)
+{
+    struct json_object *d = json_object_new_object();
+    char type[32];
+
+    snprintf(type, sizeof(type), "code.%s", what);
+    json_object_object_add(d, "delivery_id",
+                           json_object_new_string(delivery_id));
+    json_object_object_add(d, "login_id", json_object_new_string(login_id));
+    json_object_object_add(d, "channel", json_object_new_string("sms"));
+    sms_add(d, "error", error);
+    sms_add(d, "provider_message_id", sid);
+    job_emit(job, MFA_EX_RESULTS, type, type, d);
+}
+
+/* Not sent and never will be ("dropped"), or failed for good ("failed"):
+ * the row, an audit entry, the result event. */
+static enum mfa_verdict
+sms_end(struct job *job, const char *status, const char *delivery_id,
+        const char *login_id, const char *contact_id, const char *reason,
+        int attempted, const char *to_masked)
+{
+    struct json_object *a = json_object_new_object();
+    char action[24];
+
+    if (store_final(job_db(job), delivery_id, status, reason, attempted)) {
+        json_object_put(a);
+        return sms_db_fail(job);
+    }
+    sms_add(a, "delivery_id", delivery_id);
+    sms_add(a, "to", to_masked);
+    sms_add(a, strcmp(status, "dropped") == 0 ? "reason" : "error", reason);
+    snprintf(action, sizeof(action), "sms.%s", status);
+    if (sms_audit(job, action, contact_id, login_id, a) != 0)
+        return sms_db_fail(job);
+    sms_result(job, strcmp(status, "dropped") == 0 ? "dropped" : "failed",
+               delivery_id, login_id, reason, NULL);
+    log_kv(strcmp(status, "dropped") == 0 ? LOGL_INFO : LOGL_WARN,
+           strcmp(status, "dropped") == 0 ? "not sent: dropped"
+                                          : "not sent: failed",
+           "delivery_id", delivery_id, "to", to_masked ? to_masked : "***",
+           "reason", reason, NULL);
+    return MFA_OK;
+}
+
+/* The delivery row: 1 go on, 0 final already (MFA_OK), -1 with *v. */
+static int
+sms_delivery_check(struct job *job, const char *delivery_id,
+                   const char *login_id, enum mfa_verdict *v)
+{
+    struct store_delivery del;
+    int rc = store_delivery_get(job_db(job), delivery_id, 0, &del);
+
+    if (rc < 0) {
+        *v = sms_db_fail(job);
+        return -1;
+    }
+    if (rc == 0) {
+        job_fail(job, "no delivery %s", delivery_id);
+        *v = MFA_REJECT;
+        return -1;
+    }
+    if (strcmp(del.kind, "code") != 0 || strcmp(del.channel, "sms") != 0 ||
+        strcmp(del.login_id, login_id) != 0) {
+        job_fail(job, "delivery %s is not an SMS code for this login",
+                 delivery_id);
+        *v = MFA_REJECT;
+        return -1;
+    }
+    if (sms_final_status(del.status)) {
+        /* A duplicate or a replay from the dead-letter queue. */
+        log_kv(LOGL_INFO, "delivery already final; nothing sent", "delivery_id",
+               delivery_id, "status", del.status, NULL);
+        *v = MFA_OK;
+        return 0;
+    }
+    return 1;
+}
+
+/* Settings, seal and text: fills sj (call prepared, text rendered).
+ * MFA_PENDING when ready to submit, else the job's verdict. */
+static enum mfa_verdict
+sms_prepare(struct job *job, struct sms_job *sj, const struct store_user *u,
+            long seconds_left)
+{
+    const struct envelope *ev = job_event(job);
+    struct sms_state *st = sj->st;
+    struct twilio_account acct;
+    struct sms_text_vars tv;
+    char clear[MFA_CODE_MAX + 1], ad[2 * ADDR_UUID_LEN + 2], why[300];
+    size_t clen = 0;
+    enum mfa_verdict v;
+    int rc;
+
+    rc = sms_settings_load(job_db(job), st->keys, &acct, why, sizeof(why));
+    if (rc == -1)
+        return sms_db_fail(job);
+    if (rc != 1) {
+        if (rc == -2)
+            log_error("%s", why);
+        return sms_end(
+            job, "failed", sj->delivery_id, sj->login_id, sj->contact_id,
+            rc == 0 ? "sms settings incomplete" : why, 0, sj->to_masked);
+    }
+    rc = twilio_call_prepare(&sj->call, &st->cfg->sms, &acct, why, sizeof(why));
+    twilio_account_wipe(&acct);
+    if (rc != 0) {
+        job_fail(job, "%s", why);
+        return MFA_RETRY;
+    }
+
+    /* The seal binds the code to this login and this delivery. */
+    snprintf(ad, sizeof(ad), "%s:%s", sj->login_id, sj->delivery_id);
+    if (unseal_b64(st->keys->seal, ad, ev->u.dispatch_code.sealed, clear,
+                   sizeof(clear), &clen) != 0 ||
+        clen < 6 || strspn(clear, "0123456789") != clen) {
+        sodium_memzero(clear, sizeof(clear));
+        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
+                    sj->contact_id, "sealed code does not open", 0,
+                    sj->to_masked);
+        if (v != MFA_OK)
+            return v;
+        /* Dead-letter it for a look, and keep the 'failed' row. */
+        job_fail(job, "sealed code does not open (wrong key or tampered)");
+        job_keep_effects(job);
+        return MFA_REJECT;
+    }
+    memset(&tv, 0, sizeof(tv));
+    tv.code = clear;
+    tv.minutes = (seconds_left + 30) / 60 > 0 ? (seconds_left + 30) / 60 : 1;
+    tv.portal_name = st->cfg->templates.portal_name;
+    tv.webotp_domain = st->cfg->sms.webotp_domain;
+    rc = sms_text_render(st->tmpl, tmpl_locale(st->tmpl, u->locale), &tv,
+                         &sj->text, why, sizeof(why));
+    sodium_memzero(clear, sizeof(clear));
+    if (rc != 0) {
+        job_fail(job, "render: %s", why);
+        return MFA_RETRY;
+    }
+    return MFA_PENDING;
+}
+
+static enum mfa_verdict
+sms_code(struct job *job)
+{
+    const struct envelope *ev = job_event(job);
+    const char *did = ev->u.dispatch_code.delivery_id;
+    const char *lid = ev->u.dispatch_code.login_id;
+    const char *cid = ev->u.dispatch_code.contact_id;
+    struct sms_state *st = worker_state(job_worker(job));
+    struct store_code code;
+    struct store_user user;
+    struct sms_job *sj = NULL;
+    char why[200], masked[32];
+    enum mfa_verdict v;
+    int rc;
+
+    memset(&user, 0, sizeof(user));
+    if (strcmp(ev->u.dispatch_code.channel, "sms") != 0) {
+        job_fail(job, "dispatch.code for channel %s reached the sms queue",
+                 ev->u.dispatch_code.channel);
+        return MFA_REJECT;
+    }
+    if (sms_delivery_check(job, did, lid, &v) <= 0)
+        return v;
+    if (sms_in_flight(st, did)) {
+        /* A redelivery while the first copy still waits for Twilio (the
+         * broker connection dropped): sending now could double the SMS.
+         * Later, the delivery row will be final. */
+        job_fail(job, "delivery %s is already in flight here", did);
+        return MFA_RETRY;
+    }
+    rc = store_code_get(job_db(job), did, st->cfg->codes.min_remaining_seconds,
+                        &code);
+    if (rc < 0)
+        return sms_db_fail(job);
+    if (rc == 0)
+        return sms_end(job, "dropped", did, lid, cid,
+                       "no code for this delivery", 0, NULL);
+    if (code.reason != NULL) {
+        snprintf(why, sizeof(why), "%s (%ld s left)", code.reason,
+                 code.seconds_left > 0 ? code.seconds_left : 0);
+        return sms_end(job, "dropped", did, lid, cid,
+                       strcmp(code.reason, "expiring") == 0 ? why : code.reason,
+                       0, NULL);
+    }
+    if (strcmp(code.contact_id, cid) != 0) {
+        job_fail(job, "contact_id does not match the login's user");
+        return MFA_REJECT;
+    }
+    rc = store_user_get(job_db(job), cid, &user);
+    if (rc < 0)
+        return sms_db_fail(job);
+    if (rc == 0 || !user.enabled || user.phone[0] == '\0') {
+        v = sms_end(job, "dropped", did, lid, cid, "no valid phone number", 0,
+                    NULL);
+        goto out;
+    }
+    phone_mask(user.phone, masked, sizeof(masked));
+    if (user.blocked[0] != '\0') {
+        snprintf(why, sizeof(why), "sms blocked for this number: %s",
+                 user.blocked);
+        v = sms_end(job, "dropped", did, lid, cid, why, 0, masked);
+        goto out;
+    }
+
+    sj = sms_job_new(st, job);
+    snprintf(sj->delivery_id, sizeof(sj->delivery_id), "%s", did);
+    snprintf(sj->login_id, sizeof(sj->login_id), "%s", lid);
+    snprintf(sj->contact_id, sizeof(sj->contact_id), "%s", cid);
+    snprintf(sj->to, sizeof(sj->to), "%s", user.phone);
+    snprintf(sj->to_masked, sizeof(sj->to_masked), "%s", masked);
+    sj->deadline_ms = sms_now_ms() + code.seconds_left * 1000LL;
+    v = sms_prepare(job, sj, &user, code.seconds_left);
+    if (v != MFA_PENDING)
+        goto out;
+    if (sms_submit(st, sj) != 0) {
+        job_fail(job, "sms: cannot start the request");
+        v = MFA_RETRY;
+        goto out;
+    }
+    job_set_data(job, sj);
+    log_kv(LOGL_DEBUG, "sending", "delivery_id", did, "to", masked, NULL);
+    sj = NULL; /* the request owns it now */
+out:
+    sms_job_free(sj);
+    sodium_memzero(&user, sizeof(user));
+    return v;
+}
+
+enum mfa_verdict
+sms_handle(struct job *job)
+{
+    const struct envelope *ev = job_event(job);
+
+    if (ev->type == EV_DISPATCH_CODE)
+        return sms_code(job);
+    job_fail(job, "mfa-sms does not handle %s events", ev->type_name);
+    return MFA_REJECT;
+}
+
+/* A database error in the completion: keep the outcome for the re-run
+ * that follows a lost connection or a deadlock; otherwise the job goes to
+ * the retry tiers and starts again from the handler's checks. */
+static enum mfa_verdict
+sms_complete_db_fail(struct job *job, struct sms_job *sj)
+{
+    if (job_db(job)->last == DB_ERR_QUERY) {
+        job_set_data(job, NULL);
+        sms_job_free(sj);
+    }
+    return sms_db_fail(job);
+}
+
+/* Twilio took it. */
+static enum mfa_verdict
+sms_sent(struct job *job, struct sms_job *sj, int possible_duplicate)
+{
+    struct json_object *a;
+
+    if (store_sent(job_db(job), sj->delivery_id, sj->res.sid) != 0)
+        return sms_db_fail(job);
+    a = json_object_new_object();
+    sms_add(a, "delivery_id", sj->delivery_id);
+    sms_add(a, "to", sj->to_masked);
+    sms_add(a, "provider_message_id", sj->res.sid);
+    if (possible_duplicate)
+        json_object_object_add(a, "possible_duplicate",
+                               json_object_new_boolean(1));
+    if (sms_audit(job, "sms.sent", sj->contact_id, sj->login_id, a) != 0)
+        return sms_db_fail(job);
+    sms_result(job, "sent", sj->delivery_id, sj->login_id, NULL, sj->res.sid);
+    log_kv(LOGL_INFO, "sent", "delivery_id", sj->delivery_id, "to",
+           sj->to_masked, "message_sid", sj->res.sid, "twilio_status",
+           sj->res.status, NULL);
+    return MFA_OK;
+}
+
+/* 21610 / 21614 say something about the number, not the message. */
+static int
+sms_block_if_needed(struct job *job, struct sms_job *sj)
+{
+    const char *why = sj->res.error_code == 21610   ? "21610 unsubscribed"
+                      : sj->res.error_code == 21614 ? "21614 not a mobile "
+                                                      "number"
+                                                    : NULL;
+    struct json_object *a;
+
+    if (why == NULL)
+        return 0;
+    if (store_block_phone(job_db(job), sj->contact_id, sj->to, why) != 0)
+        return -1;
+    a = json_object_new_object();
+    sms_add(a, "delivery_id", sj->delivery_id);
+    sms_add(a, "phone", sj->to_masked);
+    sms_add(a, "reason", why);
+    log_kv(LOGL_WARN, "sms blocked for this user's number", "contact_id",
+           sj->contact_id, "phone", sj->to_masked, "reason", why, NULL);
+    return sms_audit(job, "sms.phone_blocked", sj->contact_id, sj->login_id, a);
+}
+
+/* One more try later: attempts+1, last_error, effects kept. */
+static enum mfa_verdict
+sms_again(struct job *job, struct sms_job *sj, int ambiguous)
+{
+    char ra[24];
+
+    if (store_attempt(job_db(job), sj->delivery_id, sj->res.text, ambiguous) !=
+        0)
+        return sms_db_fail(job);
+    snprintf(ra, sizeof(ra), "%ld", sj->res.retry_after);
+    job_fail(job, "%s", sj->res.text);
+    job_keep_effects(job);
+    /* Retry-After is logged, not obeyed: the runtime's retry tiers set
+     * the delay (they cannot be told a per-message one). */
+    log_kv(LOGL_WARN,
+           ambiguous ? "possible duplicate: ambiguous answer, one retry "
+                       "with the same code"
+                     : "not processed by Twilio; will retry",
+           "delivery_id", sj->delivery_id, "to", sj->to_masked, "error",
+           sj->res.text, "retry_after", sj->res.retry_after >= 0 ? ra : "",
+           NULL);
+    return MFA_RETRY;
+}
+
+/* Twilio's answer, recorded in a transaction of its own. */
+enum mfa_verdict
+sms_complete(struct job *job)
+{
+    struct sms_job *sj = job_data(job);
+    const struct twilio_result *r;
+    struct store_delivery del;
+    char reason[400];
+    enum mfa_verdict v = MFA_OK;
+    int rc;
+
+    if (sj == NULL) {
+        /* Only after a failed COMMIT of an earlier run of this
+         * completion: the outcome is gone, so start over. */
+        job_fail(job, "outcome of the Twilio request lost with the "
+                      "database; starting over");
+        return MFA_RETRY;
+    }
+    r = &sj->res;
+    rc = store_delivery_get(job_db(job), sj->delivery_id, 1, &del);
+    if (rc < 0)
+        return sms_complete_db_fail(job, sj);
+    if (rc == 0 || sms_final_status(del.status)) {
+        log_kv(LOGL_WARN, "delivery final before the request finished",
+               "delivery_id", sj->delivery_id, NULL);
+        goto done;
+    }
+    if (sj->not_sent) {
+        /* Never went out: waited until the code was about to expire. */
+        v = sms_end(job, "dropped", sj->delivery_id, sj->login_id,
+                    sj->contact_id, sj->not_sent_why, 0, sj->to_masked);
+        goto checked;
+    }
+    switch (r->outcome) {
+    case TWILIO_SENT: v = sms_sent(job, sj, del.possible_duplicate); break;
+    case TWILIO_RETRY:
+        if (!job_last_attempt(job)) {
+            v = sms_again(job, sj, 0);
+            break;
+        }
+        snprintf(reason, sizeof(reason), "%s (gave up after %ld attempts)",
+                 r->text, del.attempts + 1);
+        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
+                    sj->contact_id, reason, 1, sj->to_masked);
+        break;
+    case TWILIO_AMBIGUOUS:
+        if (!del.possible_duplicate && !job_last_attempt(job)) {
+            v = sms_again(job, sj, 1);
+            break;
+        }
+        snprintf(reason, sizeof(reason), "%s (%s)", r->text,
+                 del.possible_duplicate
+                     ? "ambiguous again after one retry; not retried"
+                     : "ambiguous; no retry left");
+        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
+                    sj->contact_id, reason, 1, sj->to_masked);
+        break;
+    case TWILIO_REFUSED:
+        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
+                    sj->contact_id, r->text, 1, sj->to_masked);
+        if (v == MFA_OK && sms_block_if_needed(job, sj) != 0)
+            v = sms_db_fail(job);
+        break;
+    case TWILIO_AUTH:
+        log_kv(LOGL_ERROR,
+               "Twilio refused the credentials of the SMS settings; check "
+               "them with `mfactl settings sms show` and `test`",
+               "http", r->http == 401 ? "401" : "403", "error", r->text, NULL);
+        snprintf(reason, sizeof(reason), "%s (check the SMS settings)",
+                 r->text);
+        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
+                    sj->contact_id, reason, 1, sj->to_masked);
+        break;
+    }
+checked:
+    /* A statement failed (the last one run says so): see
+     * sms_complete_db_fail. A planned retry ran its statements fine. */
+    if (v == MFA_RETRY && job_db(job)->last != DB_OK)
+        return sms_complete_db_fail(job, sj);
+done:
+    job_set_data(job, NULL);
+    sms_job_free(sj);
+    return v;
+}

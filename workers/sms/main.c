@@ -1,0 +1,29 @@
+/*
+ * main.c - mfa-sms: sends verification codes by SMS through Twilio's
+ * Messages API, many requests in flight from one loop (curl multi).
+ *
+ * Consumes mfa.dispatch.sms (dispatch.code from mfa-codes). Everything
+ * else is the shared runtime (shared/runtime) and handler.c, loop.c,
+ * store.c; the Twilio client is shared/mfa/twilio.c (mfactl uses it too).
+ */
+#include "runtime/topology.h"
+#include "sms.h"
+
+int
+main(int argc, char **argv)
+{
+    static const struct worker_spec spec = {
+        .name = "mfa-sms",
+        .queue = MFA_Q_DISPATCH_SMS,
+        .summary = "Sends verification codes by SMS (Twilio).",
+        .init = sms_init,
+        .fini = sms_fini,
+        .handle = sms_handle,
+        .poll_fill = sms_poll_fill,
+        .poll_run = sms_poll_run,
+        .inflight = sms_inflight,
+        .batch_max = 50,
+    };
+
+    return worker_main(argc, argv, &spec);
+}
