@@ -4,13 +4,15 @@
 # `make test` and `make run`.
 set -eu
 
-PKGS="gcc g++ make pkg-config clang
+PKGS="gcc g++ make pkg-config clang libclang-rt-14-dev
 librabbitmq-dev libpq-dev libcurl4-openssl-dev libsodium-dev libjson-c-dev
 libyaml-dev libphonenumber-dev libcmocka-dev
 rabbitmq-server postgresql-15 postgresql-client-15
 python3-aiosmtpd python3-pika python3-psycopg2 python3-pytest python3-nacl
-nodejs npm valgrind openssl
-docker-compose"
+valgrind openssl docker-compose"
+# node and npm (test-only: Prism) may come from elsewhere than Debian, as on
+# images that ship a newer Node.js; Debian's packages then conflict.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
