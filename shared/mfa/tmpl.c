@@ -250,8 +250,9 @@ tmpl_scan(struct tmpl_set *s, const char *dir, char *err, size_t errlen)
             continue;
         s->locs = xrealloc(s->locs, (s->nlocs + 1) * sizeof(*s->locs));
         memset(&s->locs[s->nlocs], 0, sizeof(s->locs[0]));
-        snprintf(s->locs[s->nlocs].name, sizeof(s->locs[0].name), "%s",
-                 de->d_name);
+        /* tmpl_locale_ok() bounds the length; %.*s says so to gcc. */
+        snprintf(s->locs[s->nlocs].name, sizeof(s->locs[0].name), "%.*s",
+                 (int)sizeof(s->locs[0].name) - 1, de->d_name);
         s->nlocs++;
     }
     closedir(dp);
@@ -393,14 +394,17 @@ tmpl_html_escape(struct buf *out, const char *s)
     return 0;
 }
 
-/* A value in a one-line part: control characters become spaces. */
+/* A value in a one-line part: control characters become spaces, and in
+ * a part that is html too the rest is escaped (tests/fuzz found html
+ * winning over one_line, letting CR/LF through). */
 static int
-tmpl_put_line(struct buf *out, const char *v)
+tmpl_put_line(struct buf *out, const char *v, int html)
 {
     for (; *v; v++) {
-        char c = ((unsigned char)*v < 0x20 || *v == 0x7f) ? ' ' : *v;
+        char c[2] = {((unsigned char)*v < 0x20 || *v == 0x7f) ? ' ' : *v,
+                     '\0'};
 
-        if (buf_append(out, &c, 1) != 0)
+        if (html ? tmpl_html_escape(out, c) != 0 : buf_append(out, c, 1) != 0)
             return -1;
     }
     return 0;
@@ -443,8 +447,8 @@ tmpl_render(const struct tmpl_set *s, const char *locale, const char *file,
                     v = vars[j].value ? vars[j].value : "";
                     break;
                 }
-            rc = f->html       ? tmpl_html_escape(out, v)
-                 : f->one_line ? tmpl_put_line(out, v)
+            rc = f->one_line ? tmpl_put_line(out, v, f->html)
+                 : f->html     ? tmpl_html_escape(out, v)
                                : buf_puts(out, v);
         }
         if (rc != 0) {
