@@ -141,7 +141,9 @@ cmd_migrate(struct ctl *c, int argc, char **argv)
     db = ctl_db(c);
     if (db == NULL)
         goto out;
-    if (db_exec(db, "SELECT pg_advisory_lock(hashtext('mfa.migrate'))", 0,
+    /* IF NOT EXISTS notices on a re-run are noise, not news. */
+    if (db_exec(db, "SET client_min_messages = warning", 0, NULL) != 0 ||
+        db_exec(db, "SELECT pg_advisory_lock(hashtext('mfa.migrate'))", 0,
                 NULL) != 0 ||
         db_exec(db, SQL_SCHEMA, 0, NULL) != 0 ||
         db_exec(db, SQL_VERSIONS, 0, NULL) != 0) {

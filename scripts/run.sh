@@ -6,13 +6,14 @@
 # is none, starts the workers, plays a short demo (promote a contact, log
 # in, get a code by email from the catcher, submit it, see "verified"),
 # then shows the workers' logs until Ctrl-C, which stops everything this
-# script started. MFA_RUN_DEMO_ONLY=1 exits after the demo (for tests).
+# script started. MFA_RUN_DEMO_ONLY=1 exits after the demo; MFA_RUN_DIR
+# puts the servers and logs elsewhere than var/servers (for tests).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=$ROOT/build/bin
-DIR=$ROOT/var/servers
-LOGS=$ROOT/var/log
+DIR=${MFA_RUN_DIR:-$ROOT/var/servers}
+LOGS=$DIR/log
 PY=/usr/bin/python3
 PIDS=""
 
@@ -30,7 +31,7 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 mkdir -p var "$LOGS"
-say "starting RabbitMQ, PostgreSQL and the SMTP catcher (var/servers)"
+say "starting RabbitMQ, PostgreSQL and the SMTP catcher ($DIR)"
 sh tests/servers.sh start "$DIR" >/dev/null || { echo "servers failed; see $DIR"; exit 1; }
 # shellcheck disable=SC1091
 . "$DIR/env"
@@ -49,7 +50,7 @@ for w in contact-sync codes email sms; do
     if [ -x "$BIN/mfa-$w" ]; then
         "$BIN/mfa-$w" >>"$LOGS/mfa-$w.log" 2>&1 &
         PIDS="$PIDS $!"
-        echo "started mfa-$w (pid $!, log var/log/mfa-$w.log)"
+        echo "started mfa-$w (pid $!, log $LOGS/mfa-$w.log)"
     fi
 done
 sleep 1
