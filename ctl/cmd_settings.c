@@ -25,6 +25,7 @@
  * output hold no secret; phone numbers in audit rows are masked.
  */
 #include "ctl/ctl.h"
+#include "mfa/audit.h"
 #include "mfa/phone.h"
 #include "mfa/sms_settings.h"
 
@@ -40,9 +41,9 @@
 
 #define SETTINGS_SECRET_ENV "MFA_SMS_CLIENT_SECRET"
 
-static const char SQL_AUDIT[] =
-    "INSERT INTO mfa.audit (actor, action, detail) VALUES ('mfactl', $1, "
-    " $2::jsonb || jsonb_build_object('db_user', session_user::text))";
+/* The database role that ran the command: who did it, as far as the
+ * database can tell (operators log in with their own roles). */
+static const char SQL_DB_USER[] = "SELECT session_user::text";
 
 static void
 settings_usage(FILE *out)
@@ -135,13 +136,22 @@ settings_read_secret(char *out, size_t cap)
     return 0;
 }
 
+/* The audit row of a verb (actor mfactl); d gets db_user added. */
 static int
 settings_audit(struct db *db, const char *action, struct json_object *d)
 {
-    const char *p[2] = {
-        action, json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN)};
+    PGresult *res = db_query(db, SQL_DB_USER, 0, NULL);
+    const char *who;
 
-    return db_exec(db, SQL_AUDIT, 2, p);
+    if (res == NULL)
+        return -1;
+    who = PQntuples(res) == 1 ? db_get(res, 0, 0) : NULL;
+    if (who != NULL)
+        json_object_object_add(d, "db_user", json_object_new_string(who));
+    PQclear(res);
+    return audit_write(
+        db, "mfactl", action, NULL, NULL, NULL,
+        json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
 }
 
 static struct mfa_keys *

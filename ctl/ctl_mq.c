@@ -2,12 +2,13 @@
  * ctl_mq.c - mfactl's RabbitMQ access (see ctl_mq.h).
  *
  * Callers: cmd_status.c, cmd_metrics.c, cmd_dlq.c. The connection is the
- * runtime's (runtime/mq.c: URL, TLS, login, confirms for the replay) with
- * no_topology set: an operator's look must not create queues, or a
- * missing queue would hide itself, nor redeclare them with arguments
- * that differ from the workers'. Passive declares and basic.get run on a
- * second channel because a passive declare of a missing queue closes its
- * channel (404): that channel is reopened, the runtime's is never touched.
+ * runtime's (runtime/mq.c, mq_publish.c: URL, TLS, login, confirms for
+ * the replay) with no_topology set: an operator's look must not create
+ * queues, or a missing queue would hide itself, nor redeclare them with
+ * arguments that differ from the workers'. Passive declares and
+ * basic.get run on a second channel because a passive declare of a
+ * missing queue closes its channel (404): that channel is reopened, the
+ * runtime's is never touched.
  *
  * Security notes: what comes out of a message here (headers, properties)
  * is untrusted text that ends on an operator's terminal: it is reduced to

@@ -3,10 +3,11 @@
  * wait for replies over direct reply-to, publish in bulk (mfa_producer.h).
  *
  * Callers: the portal and the CRM through the public header, mfa-publish,
- * example_login. The AMQP work is the workers' own runtime/mq.c: it owns
- * frame reading (confirms, returns, broker closes and deliveries arrive
- * interleaved on one channel), declares the topology and sets message
- * properties, so an event from here looks exactly like one from a worker.
+ * example_login. The AMQP work is the workers' own runtime/mq.c and
+ * mq_publish.c: they own frame reading (confirms, returns, broker closes
+ * and deliveries arrive interleaved on one channel), declare the topology
+ * and set message properties, so an event from here looks exactly like
+ * one from a worker.
  * What differs for code inside someone else's process is asked for with
  * mq options: no SIGALRM watchdog (RPC timeouts instead), no_ack
  * consumption of amq.rabbitmq.reply-to (direct reply-to requires that

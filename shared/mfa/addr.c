@@ -1,9 +1,10 @@
 /*
  * addr.c - email syntax and masking, UUIDs, strict UTF-8, control bytes.
  *
- * Callers: envelope.c (UUIDs, UTF-8, control characters in event fields),
- * mfa-contact-sync (decides whether a CRM email is usable), mfa-codes
- * (masked hints in replies), every log line that mentions an address.
+ * Callers: envelope.c and envelope_build.c (UUIDs, UTF-8, control
+ * characters in event fields), mfa-contact-sync (decides whether a CRM
+ * email is usable), mfa-codes (masked hints in replies), every log line
+ * that mentions an address.
  *
  * Security notes: all input here is untrusted. Nothing allocates, nothing
  * reads past the terminating NUL or the given length, and a reason string

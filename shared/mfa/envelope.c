@@ -1,9 +1,11 @@
 /*
- * envelope.c - parse, validate and build event envelopes.
+ * envelope.c - parse and validate event envelopes.
  *
  * Callers: the runtime (shared/runtime/worker.c) parses every delivered
- * message before a handler runs; mfa-codes and the producer library build
- * envelopes for follow-ups and for the portal/CRM side.
+ * message before a handler runs; the producer library reads back every
+ * event it builds or is handed (producer/event.c, producer.c), so it
+ * refuses what a worker would dead-letter. Building envelopes is
+ * envelope_build.c; RFC 3339 times are the clock's (shared/util/clock.c).
  *
  * Security notes: bodies are untrusted and come from other systems. The
  * size is capped before json-c sees a byte; the whole body must be strict
@@ -15,13 +17,12 @@
  */
 #include "mfa/envelope.h"
 #include "mfa/addr.h"
+#include "util/clock.h"
 #include "util/log.h"
-#include "util/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 #include <sodium.h>
@@ -241,103 +242,11 @@ env_quote(const char *s, char out[48])
 
 /* ---- RFC 3339 ---------------------------------------------------------- */
 
-/* n decimal digits at s, or -1. */
-static int
-env_digits(const char *s, int n)
-{
-    int v = 0, i;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant). */
-static int64_t
-env_days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int
-env_month_days(int y, int m)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    return m == 2 && leap ? 29 : mdays[m - 1];
-}
-
+/* Kept for the envelope's callers and tests; the parser is the clock's. */
 int
 envelope_time_parse(const char *s, int64_t *us)
 {
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, nd = 0;
-    int64_t frac = 0, offset_min, utc_min;
-    const char *p;
-
-    /* date-time = YYYY-MM-DD "T" hh:mm:ss [.frac] ("Z" / +hh:mm / -hh:mm) */
-    if (s == NULL || strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' ||
-        (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
-        return -1;
-    y = env_digits(s, 4);
-    mo = env_digits(s + 5, 2);
-    d = env_digits(s + 8, 2);
-    h = env_digits(s + 11, 2);
-    mi = env_digits(s + 14, 2);
-    sec = env_digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > env_month_days(y, mo) ||
-        h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
-        return -1;
-    p = s + 19;
-    if (*p == '.') {
-        /* Nanoseconds are the most anyone sends; keep microseconds. */
-        for (p++; *p >= '0' && *p <= '9'; p++, nd++)
-            if (nd < 6)
-                frac = frac * 10 + (*p - '0');
-        if (nd < 1 || nd > 9)
-            return -1;
-        for (; nd < 6; nd++)
-            frac *= 10;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        if (strnlen(p, 6) < 6 || p[3] != ':')
-            return -1;
-        oh = env_digits(p + 1, 2);
-        om = env_digits(p + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59)
-            return -1;
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p != '\0')
-        return -1;
-    offset_min = sign * (oh * 60 + om);
-    /* A leap second only exists at 23:59:60 UTC, whatever the offset. */
-    utc_min = ((int64_t)h * 60 + mi - offset_min) % 1440;
-    if (utc_min < 0)
-        utc_min += 1440;
-    if (sec == 60 && utc_min != 1439)
-        return -1;
-    *us = ((env_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
-            (int64_t)mi * 60 + sec - offset_min * 60) *
-           1000000) +
-          frac;
-    return 0;
+    return clock_rfc3339_parse(s, us);
 }
 
 /* ---- fields ------------------------------------------------------------ */
@@ -488,7 +397,7 @@ env_check_kind(const struct field *f, const char *s, size_t len,
             return env_err(err, errlen, "data.%s: not base64", f->key);
         return 0;
     case K_TIME:
-        if (len > f->max || envelope_time_parse(s, &us) != 0)
+        if (len > f->max || clock_rfc3339_parse(s, &us) != 0)
             return env_err(err, errlen, "data.%s: not an RFC 3339 "
                                         "timestamp", f->key);
         memcpy((char *)ev + f->off_us, &us, sizeof(us));
@@ -684,7 +593,7 @@ envelope_parse(const char *body, size_t len, const char *amqp_type,
     if (env_top_string(ev->root, "occurred_at", &s, err, errlen) != 0)
         goto out;
     if (strlen(s) >= sizeof(ev->occurred_at) ||
-        envelope_time_parse(s, &ev->occurred_at_us) != 0) {
+        clock_rfc3339_parse(s, &ev->occurred_at_us) != 0) {
         env_err(err, errlen, "occurred_at: not an RFC 3339 timestamp");
         goto out;
     }
@@ -715,107 +624,4 @@ envelope_free(struct envelope *ev)
         return;
     json_object_put(ev->root);
     memset(ev, 0, sizeof(*ev));
-}
-
-/* ---- building ---------------------------------------------------------- */
-
-static void
-env_add_string(struct json_object *o, const char *key, const char *val)
-{
-    struct json_object *s = json_object_new_string(val);
-
-    if (s == NULL || json_object_object_add(o, key, s) != 0)
-        fatal("envelope: out of memory");
-}
-
-/* Now as RFC 3339 UTC with milliseconds: 2026-11-29T10:00:00.123Z. */
-static void
-env_now(char out[40])
-{
-    struct timespec ts;
-    struct tm tm;
-    size_t n;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-/*
- * Names we may build: the consumed types above, and result types such as
- * code.sent or login.verified that only subscribers read: lower-case
- * words joined by dots.
- */
-static int
-env_type_name_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    int dots = 0;
-
-    if (n < 3 || n > 64 || s[0] == '.' || s[n - 1] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.') {
-            if (s[i + 1] == '.')
-                return 0;
-            dots++;
-        } else if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_' ||
-                     (s[i] >= '0' && s[i] <= '9'))) {
-            return 0;
-        }
-    }
-    return dots > 0;
-}
-
-char *
-envelope_build(const char *type_name, const char *event_id_or_NULL,
-               struct json_object *data, char out_event_id[37])
-{
-    struct json_object *root = NULL;
-    const char *json;
-    char id[ADDR_UUID_LEN + 1], now[40];
-    char *out = NULL;
-
-    if (out_event_id != NULL)
-        out_event_id[0] = '\0';
-    if (!env_type_name_ok(type_name))
-        goto out;
-    if (data != NULL && !json_object_is_type(data, json_type_object))
-        goto out;
-    if (event_id_or_NULL != NULL) {
-        if (addr_uuid_check(event_id_or_NULL) != 0)
-            goto out;
-        memcpy(id, event_id_or_NULL, sizeof(id));
-        addr_uuid_lower(id);
-    } else {
-        addr_uuid_new(id);
-    }
-    env_now(now);
-
-    root = json_object_new_object();
-    if (root == NULL || (data == NULL && (data = json_object_new_object()) ==
-                                             NULL))
-        fatal("envelope: out of memory");
-    env_add_string(root, "event_id", id);
-    env_add_string(root, "type", type_name);
-    env_add_string(root, "occurred_at", now);
-    if (json_object_object_add(root, "data", data) != 0)
-        fatal("envelope: out of memory");
-    data = NULL; /* root owns it now */
-
-    json = json_object_to_json_string_ext(
-        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (json == NULL)
-        fatal("envelope: out of memory");
-    /* Never produce what our own consumers would dead-letter as too big. */
-    if (strlen(json) > ENVELOPE_MAX_BODY)
-        goto out;
-    out = xstrdup(json);
-    if (out_event_id != NULL)
-        memcpy(out_event_id, id, sizeof(id));
-out:
-    json_object_put(data);
-    json_object_put(root);
-    return out;
 }

@@ -123,22 +123,21 @@ const char *envelope_type_name(enum ev_type type);
 
 /*
  * RFC 3339 date-time ("2026-11-29T10:00:00Z", "...10:00:00.5+01:00") to
- * microseconds since the epoch, UTC. Fractions beyond microseconds are
- * truncated; a leap second (:60 at 23:59 UTC) counts as the next second.
- * Impossible dates and times are refused. 0 or -1.
+ * microseconds since the epoch, UTC: clock_rfc3339_parse() (util/clock.h),
+ * under the envelope's name for its callers. 0 or -1.
  */
 int envelope_time_parse(const char *s, int64_t *us)
     __attribute__((warn_unused_result));
 
 /*
- * Build a new envelope: {event_id, type, occurred_at (now, UTC with
- * milliseconds), data}. Takes ownership of data (an object, or NULL for
- * {}), even on failure. event_id_or_NULL: a UUID to reuse (lowercased), or
- * NULL for a new one, copied to out_event_id (may be NULL). Returns a
- * malloc'd JSON string, or NULL for a malformed type name (any lower-case
- * words joined by dots: the consumed types and results like code.sent),
- * a bad event id, data that is not an object, or a result larger than
- * ENVELOPE_MAX_BODY.
+ * Build a new envelope (envelope_build.c): {event_id, type, occurred_at
+ * (now, UTC with milliseconds), data}. Takes ownership of data (an
+ * object, or NULL for {}), even on failure. event_id_or_NULL: a UUID to
+ * reuse (lowercased), or NULL for a new one, copied to out_event_id (may
+ * be NULL). Returns a malloc'd JSON string, or NULL for a malformed type
+ * name (any lower-case words joined by dots: the consumed types and
+ * results like code.sent), a bad event id, data that is not an object, or
+ * a result larger than ENVELOPE_MAX_BODY.
  */
 char *envelope_build(const char *type_name, const char *event_id_or_NULL,
                      struct json_object *data, char out_event_id[37])

@@ -342,7 +342,10 @@ qp_line(struct buf *out, const unsigned char *s, size_t len)
             if (buf_puts(out, "=\r\n") != 0)
                 return -1;
             col = 0;
-            if (c == '.')
+            /* The new line starts here: the same rule as above (a soft
+             * break before "From " was found by tests/fuzz). */
+            if (c == '.' || (c == 'F' && len - i >= 5 &&
+                             memcmp(s + i, "From ", 5) == 0))
                 lit = 0, w = 3;
         }
         if (lit ? buf_append(out, &c, 1) != 0 : qp_hex(out, c) != 0)

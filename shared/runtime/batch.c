@@ -89,11 +89,16 @@ batch_one(struct worker *w, struct job *j)
     j->keep_effects = 0;
     j->again = 0;
     j->verdict = j->fn(j);
-    if (j->verdict == MFA_PENDING)
+    if (j->verdict == MFA_PENDING) {
         w->pending++; /* until job_finish() */
+        job_list_push(&w->inflight, j);
+    }
     if (w->db->last == DB_ERR_CONN)
         return -1;
+    /* (Not a job whose provider I/O has started: running it again would
+     * send twice.) */
     if (w->db->last == DB_ERR_RETRY && j->verdict != MFA_OK &&
+        j->verdict != MFA_PENDING &&
         j->local_retries++ < BATCH_LOCAL_RETRIES) {
         /* Deadlock or lock timeout: undo this job and run it again in
          * the next batch, without spending a retry tier. */
@@ -308,6 +313,15 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
     return rc;
 }
 
+static int
+batch_has_event(struct job **jobs, size_t n, const char *event_id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->parsed && strcmp(jobs[i]->ev.event_id, event_id) == 0)
+            return 1;
+    return 0;
+}
+
 int
 batch_run(struct worker *w, struct job_list *from, int max)
 {
@@ -315,8 +329,21 @@ batch_run(struct worker *w, struct job_list *from, int max)
     size_t n = 0;
     int rc = 0, in_tx = 0;
 
-    while (n < (size_t)max && from->head != NULL)
-        jobs[n++] = job_list_pop(from);
+    while (n < (size_t)max && from->head != NULL) {
+        struct job *j = job_list_pop(from);
+
+        /* A copy of an event whose first is still with the provider, or
+         * earlier in this batch, waits (worker.c releases it): run now,
+         * it would not see the first's inbox row and send again. */
+        if (from == &w->ready && j->parsed &&
+            (batch_has_event(jobs, n, j->ev.event_id) ||
+             job_list_has_event(&w->inflight, j->ev.event_id) ||
+             job_list_has_event(&w->done, j->ev.event_id))) {
+            job_list_push(&w->held, j);
+            continue;
+        }
+        jobs[n++] = j;
+    }
     /* Invalid events never reach the database: dead-letter them at once. */
     for (size_t i = 0; i < n; i++) {
         struct job *j = jobs[i];

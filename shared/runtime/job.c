@@ -45,6 +45,35 @@ job_list_pop(struct job_list *l)
     return j;
 }
 
+void
+job_list_unlink(struct job_list *l, struct job *j)
+{
+    struct job *prev = NULL;
+
+    for (struct job *k = l->head; k != NULL; prev = k, k = k->next) {
+        if (k != j)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            l->head = j->next;
+        if (l->tail == j)
+            l->tail = prev;
+        l->n--;
+        j->next = NULL;
+        return;
+    }
+}
+
+int
+job_list_has_event(const struct job_list *l, const char *event_id)
+{
+    for (const struct job *k = l->head; k != NULL; k = k->next)
+        if (k->parsed && strcmp(k->ev.event_id, event_id) == 0)
+            return 1;
+    return 0;
+}
+
 struct job *
 job_new(struct worker *w, struct mq_msg *msg)
 {
@@ -187,6 +216,7 @@ job_finish(struct job *j, enum mfa_verdict (*complete)(struct job *j))
 {
     j->fn = complete;
     j->w->pending--;
+    job_list_unlink(&j->w->inflight, j);
     job_list_push(&j->w->done, j);
 }
 

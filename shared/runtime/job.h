@@ -52,12 +52,22 @@ struct worker {
     struct job_list ready;       /* delivered, not started */
     struct job_list done;        /* async jobs whose I/O finished */
     int pending;                 /* async jobs in flight */
+    /* The async jobs in flight, and copies of their events delivered
+     * meanwhile (a redelivery, or a follow-up published again for a
+     * duplicate): a copy waits in held until its first has finished, then
+     * finds the inbox row, instead of starting a second send. */
+    struct job_list inflight;
+    struct job_list held;
     long long db_retry_at;       /* monotonic ms; 0 = now */
     int db_backoff_ms;
 };
 
 void job_list_push(struct job_list *l, struct job *j);
 struct job *job_list_pop(struct job_list *l);
+/* Takes j out of l, if it is there. */
+void job_list_unlink(struct job_list *l, struct job *j);
+/* 1 if a job of l is for this event. */
+int job_list_has_event(const struct job_list *l, const char *event_id);
 struct job *job_new(struct worker *w, struct mq_msg *msg);
 void job_free(struct job *j);
 void job_reset_outputs(struct job *j);

@@ -122,6 +122,31 @@ worker_drop_ready(struct worker *w)
     /* Deliveries of a lost connection come back from the broker. */
     while ((j = job_list_pop(&w->ready)) != NULL)
         job_free(j);
+    while ((j = job_list_pop(&w->held)) != NULL)
+        job_free(j);
+}
+
+/* Copies held back by batch_run whose first has finished go back to the
+ * front of the ready queue: now they find its inbox row. */
+static void
+worker_release_held(struct worker *w)
+{
+    struct job_list keep = {0}, back = {0};
+    struct job *j;
+
+    if (w->held.head == NULL)
+        return;
+    while ((j = job_list_pop(&w->held)) != NULL) {
+        if (job_list_has_event(&w->inflight, j->ev.event_id) ||
+            job_list_has_event(&w->done, j->ev.event_id))
+            job_list_push(&keep, j);
+        else
+            job_list_push(&back, j);
+    }
+    while ((j = job_list_pop(&w->ready)) != NULL)
+        job_list_push(&back, j);
+    w->held = keep;
+    w->ready = back;
 }
 
 struct loop_state {
@@ -188,9 +213,14 @@ worker_work(struct worker *w, struct loop_state *ls)
     int max = w->spec->batch_max > 0 ? w->spec->batch_max : 1;
     int rc;
 
-    while ((w->done.head || (w->ready.head && !w->stopping)) &&
-           worker_db_ready(w)) {
-        struct job_list *from = w->done.head ? &w->done : &w->ready;
+    for (;;) {
+        struct job_list *from;
+
+        worker_release_held(w);
+        if (!(w->done.head || (w->ready.head && !w->stopping)) ||
+            !worker_db_ready(w))
+            break;
+        from = w->done.head ? &w->done : &w->ready;
 
         rc = batch_run(w, from, max);
         if (rc == -2) { /* database lost; jobs kept */

@@ -3,7 +3,8 @@
  *
  * Callers: a program's settings module (shared/mfa/settings.c) and tests.
  * The table says everything about a key, so the parsers, the unknown-key
- * error, the environment names and the dump all come from one place.
+ * error, the environment names and the dump (cfg_dump.c) all come from
+ * one place.
  *
  * Security notes: CFG_ENV_ONLY keys are refused in the file so a secret
  * cannot end up in a committed configuration; CFG_SECRET values are never
@@ -112,22 +113,6 @@ cfg_fail(struct cfg_ctx *c, const struct cfg_decl *d,
 #define CFG_FAIL_AT(c, line, ...) \
     cfg_fail(c, NULL, &(struct cfg_origin){line, NULL, -1}, __VA_ARGS__)
 
-/* In "scheme://user:pw@host/...", the ':' before pw (and *at = the '@'). */
-static const char *
-cfg_url_pw(const char *v, const char **at)
-{
-    const char *auth = strstr(v, "://");
-
-    *at = NULL;
-    if (auth == NULL)
-        return NULL;
-    auth += 3;
-    for (const char *p = auth; p < auth + strcspn(auth, "/?#"); p++)
-        if (*p == '@')
-            *at = p;
-    return *at ? memchr(auth, ':', (size_t)(*at - auth)) : NULL;
-}
-
 /* What an error may repeat of v: never a secret, nor a URL's password. */
 static const char *
 cfg_shown(struct cfg_ctx *c, const struct cfg_decl *d, const char *v)
@@ -136,7 +121,7 @@ cfg_shown(struct cfg_ctx *c, const struct cfg_decl *d, const char *v)
 
     if ((d->flags & CFG_SECRET) && *v)
         return "***";
-    if (!(d->flags & CFG_URL_CREDS) || (colon = cfg_url_pw(v, &at)) == NULL)
+    if (!(d->flags & CFG_URL_CREDS) || (colon = cfg_url_password(v, &at)) == NULL)
         return v;
     snprintf(c->shown, sizeof(c->shown), "%.*s:***%s", (int)(colon - v), v,
              at);
@@ -618,57 +603,4 @@ cfg_free(const struct cfg_decl *table, void *target)
 {
     for (const struct cfg_decl *d = table; d->section; d++)
         cfg_free_field(d, cfg_field(d, target));
-}
-
-/* Quoted; a secret as ***, a URL's password as *** (user:***@host). */
-static void
-cfg_dump_str(const struct cfg_decl *d, const char *s, FILE *out)
-{
-    const char *colon = NULL, *at;
-
-    if ((d->flags & CFG_SECRET) && *s)
-        fputs("***", out);
-    else if ((d->flags & CFG_URL_CREDS) && (colon = cfg_url_pw(s, &at)))
-        fprintf(out, "\"%.*s:***%s\"", (int)(colon - s), s, at);
-    else
-        fprintf(out, "\"%s\"", s);
-}
-
-void
-cfg_dump(const struct cfg_decl *table, const void *target, FILE *out)
-{
-    for (const struct cfg_decl *d = table; d->section; d++) {
-        const void *f = (const char *)target + d->offset;
-        const struct cfg_intlist *il = f;
-        const struct cfg_strlist *sl = f;
-
-        fprintf(out, "%s.%s = ", d->section, d->key);
-        switch (d->type) {
-        case CFG_STR:
-            cfg_dump_str(d, *(char *const *)f ? *(char *const *)f : "", out);
-            break;
-        case CFG_INT:
-            fprintf(out, "%ld", *(const long *)f);
-            break;
-        case CFG_BOOL:
-            fputs(*(const bool *)f ? "true" : "false", out);
-            break;
-        case CFG_ENUM:
-            fputs(*(const char *const *)f, out);
-            break;
-        case CFG_INTLIST:
-            for (size_t i = 0; i < il->n; i++)
-                fprintf(out, "%s%ld", i ? ", " : "[", il->v[i]);
-            fputs(il->n ? "]" : "[]", out);
-            break;
-        case CFG_STRLIST:
-            for (size_t i = 0; i < sl->n; i++) {
-                fputs(i ? ", " : "[", out);
-                cfg_dump_str(d, sl->v[i], out);
-            }
-            fputs(sl->n ? "]" : "[]", out);
-            break;
-        }
-        fputc('\n', out);
-    }
 }

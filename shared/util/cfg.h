@@ -123,8 +123,13 @@ int cfg_load(const struct cfg_decl *table, void *target, const char *path,
  * Safe on a target that cfg_load() left zeroed, and twice. */
 void cfg_free(const struct cfg_decl *table, void *target);
 
-/* "section.key = value" per declaration; secrets as ***. */
+/* "section.key = value" per declaration; secrets as ***, a URL's
+ * password as user:***@host (cfg_dump.c). */
 void cfg_dump(const struct cfg_decl *table, const void *target, FILE *out);
+
+/* In "scheme://user:pw@host/...", the ':' before pw, with *at set to the
+ * '@' that ends it; NULL when v holds no password (for masking). */
+const char *cfg_url_password(const char *v, const char **at);
 
 /* The environment variable for d, e.g. "MFA_SMTP_PASSWORD", into buf. */
 void cfg_env_name(const struct cfg_decl *d, const char *env_prefix, char *buf,

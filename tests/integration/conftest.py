@@ -40,6 +40,18 @@ def dsn_as(role):
 WORKER_DSN = dsn_as("mfa_worker")
 MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 
+# What the session's last test (test_zz_secrets.py) searches for leaks:
+# every worker log the fixtures wrote, and every clear code the tests saw.
+LOG_PATHS = []
+ISSUED_CODES = set()
+
+
+def record_code(code):
+    """Remembers a clear code a test saw (mfa_crypto: opened from or
+    sealed into a dispatch job) for the final leak search."""
+    if isinstance(code, str) and code.isdigit() and len(code) >= 6:
+        ISSUED_CODES.add(code)
+
 
 def bin_path(name):
     for d in ("bin", "tests"):
@@ -129,6 +141,7 @@ class Worker:
         self.name = name
         self.env = env
         self.logpath = os.path.join(logdir, "%s-%s.log" % (name, uuid.uuid4().hex[:6]))
+        LOG_PATHS.append(self.logpath)
         self.proc = None
 
     def start(self, wait=True):

@@ -4,19 +4,16 @@
  * Called by the runtime (worker_spec.handle) inside the transaction that
  * claimed the inbox row, so a duplicate event_id never gets here twice:
  * the runtime re-sends the reply stored with the first processing. Also
- * the helpers the three event files share: audit rows, reply objects,
- * database-error verdicts.
+ * the helpers the three event files share: audit rows (written by
+ * shared/mfa/audit.c), reply objects, database-error verdicts.
  * Security notes: audit details carry statuses, ids and masked
  * destinations only; job_fail() texts end up in logs and dead-letter
  * headers, so they never quote event data (a typed code above all).
  */
 #include "codes.h"
+#include "mfa/audit.h"
 
 #include <stdlib.h>
-
-static const char SQL_AUDIT[] =
-    "INSERT INTO mfa.audit (actor, action, contact_id, login_id, event_id, "
-    " detail) VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
 
 const struct mfa_config *
 codes_cfg(struct job *job)
@@ -35,25 +32,8 @@ int
 codes_audit(struct job *job, const char *action, const char *contact_id,
             const char *login_id, struct json_object *detail)
 {
-    const struct envelope *ev = job_event(job);
-    const char *p[6];
-    int rc;
-
-    if (detail == NULL)
-        detail = json_object_new_object();
-    json_object_object_add(detail, "event_type",
-                           json_object_new_string(ev->type_name));
-    json_object_object_add(detail, "occurred_at",
-                           json_object_new_string(ev->occurred_at));
-    p[0] = CODES_ACTOR;
-    p[1] = action;
-    p[2] = contact_id;
-    p[3] = login_id;
-    p[4] = ev->event_id;
-    p[5] = json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN);
-    rc = db_exec(job_db(job), SQL_AUDIT, 6, p);
-    json_object_put(detail);
-    return rc;
+    return audit_event(job_db(job), CODES_ACTOR, action, contact_id, login_id,
+                       job_event(job), detail);
 }
 
 struct json_object *

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mfa/addr.h"
+#include "mfa/audit.h"
 #include "mfa/phone.h"
 #include "runtime/topology.h"
 #include "util/log.h"
@@ -37,10 +38,6 @@ static const char SQL_CANCEL[] =
 static const char SQL_NOTICE[] =
     "INSERT INTO mfa.deliveries (delivery_id, login_id, contact_id, kind, "
     "channel, status) VALUES ($1, NULL, $2, 'notice', 'email', 'queued')";
-
-static const char SQL_AUDIT[] =
-    "INSERT INTO mfa.audit (actor, action, contact_id, event_id, detail) "
-    "VALUES ($1, $2, $3, $4, $5::jsonb)";
 
 void
 effects_mask_email(const char *email, char *out, size_t n)
@@ -115,24 +112,9 @@ int
 effects_audit(struct job *job, const char *action, const char *contact_id,
               struct json_object *detail)
 {
-    const struct envelope *ev = job_event(job);
-    const char *p[5];
-    int rc;
-
-    if (detail == NULL)
-        detail = json_object_new_object();
-    json_object_object_add(detail, "event_type",
-                           json_object_new_string(ev->type_name));
-    json_object_object_add(detail, "occurred_at",
-                           json_object_new_string(ev->occurred_at));
-    p[0] = EFFECTS_ACTOR;
-    p[1] = action;
-    p[2] = contact_id;
-    p[3] = ev->event_id;
-    p[4] = json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN);
-    rc = db_exec(job_db(job), SQL_AUDIT, 5, p);
-    json_object_put(detail);
-    return rc;
+    /* A contact event belongs to no login: login_id stays NULL. */
+    return audit_event(job_db(job), EFFECTS_ACTOR, action, contact_id, NULL,
+                       job_event(job), detail);
 }
 
 void

@@ -2,17 +2,18 @@
  * loop.c - mfa-email's set-up, shutdown and poll hooks.
  *
  * Called by the runtime: email_init after configuration and keys are
- * loaded (templates are loaded and checked here, so a missing file or
- * placeholder stops the worker at start-up naming the file), email_fini
- * after the loop ends, and the poll hooks on every turn of the loop to
- * drive the curl multi handle and the SMTP sessions next to the AMQP
- * socket.
+ * loaded (templates are loaded and checked here, through dispatch_setup,
+ * so a missing file or placeholder stops the worker at start-up naming
+ * the file), email_fini after the loop ends, and the poll hooks on every
+ * turn of the loop to drive the curl multi handle and the SMTP sessions
+ * next to the AMQP socket.
  *
  * Security notes: nothing secret is logged here; the SMTP URL may carry
  * credentials and is not logged.
  */
 #include "email.h"
 #include "mfa/mail.h"
+#include "runtime/dispatch.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -28,18 +29,9 @@ email_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
-    st->tmpl =
-        tmpl_load(cfg->templates.dir, cfg->templates.default_locale,
-                  mail_template_files, mail_template_nfiles, err, sizeof(err));
-    if (st->tmpl == NULL) {
-        log_error("%s", err);
+    if (dispatch_setup(cfg, mail_template_files, mail_template_nfiles,
+                       &st->tmpl, &st->curlm) != 0)
         goto fail;
-    }
-    st->curlm = curlm_new();
-    if (st->curlm == NULL) {
-        log_error("libcurl: cannot create a multi handle");
-        goto fail;
-    }
     st->pool = smtp_pool_new(&cfg->smtp, st->curlm, err, sizeof(err));
     if (st->pool == NULL) {
         log_error("%s", err);

@@ -1,128 +1,24 @@
 /*
- * store.c - mfa-email's SQL.
+ * store.c - mfa-email's SQL: the user a code goes to.
  *
  * Called by handler.c on the job's connection, inside the runtime's
- * transaction (the handler's reads; the completion's writes with the
- * delivery row locked). State changes only ever leave 'queued', so a
- * delivery that reached sent/failed/dropped never moves again, whoever
- * processes a duplicate.
+ * transaction. The delivery and code rows are shared/mfa/delivery.c's,
+ * audit rows shared/mfa/audit.c's.
  *
- * Security notes: no code or secret is read or written here; the code row
- * is only asked whether it is still alive. The user's email address is
- * read to send to it and never logged from here.
+ * Security notes: the user's email address is read to send to it and
+ * never logged from here; the copies are wiped when freed.
  */
 #include "store.h"
 #include "util/xalloc.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
-static const char SQL_DELIVERY[] =
-    "SELECT status, kind, channel, login_id, attempts "
-    "FROM mfa.deliveries WHERE delivery_id = $1";
-static const char SQL_DELIVERY_LOCK[] =
-    "SELECT status, kind, channel, login_id, attempts "
-    "FROM mfa.deliveries WHERE delivery_id = $1 FOR UPDATE";
-
-/* Everything that says whether the code may still go out, in one read:
- * its own state, its remaining life (the database's clock, like the one
- * that wrote expires_at), and its login's state. */
-static const char SQL_CODE[] =
-    "SELECT l.contact_id, c.superseded_at IS NOT NULL, "
-    " c.used_at IS NOT NULL, "
-    " floor(extract(epoch FROM c.expires_at - now()))::bigint, l.status, "
-    " l.expires_at <= now() "
-    "FROM mfa.codes c JOIN mfa.logins l ON l.login_id = c.login_id "
-    "WHERE c.delivery_id = $1";
-
 static const char SQL_USER[] =
     "SELECT email, display_name, locale, email_confirmed, enabled "
     "FROM mfa.users WHERE contact_id = $1";
-
-static const char SQL_SENT[] =
-    "UPDATE mfa.deliveries SET status = 'sent', attempts = attempts + 1, "
-    " provider_message_id = $2, sent_at = now(), finished_at = now(), "
-    " updated_at = now() "
-    "WHERE delivery_id = $1 AND status = 'queued'";
-static const char SQL_FINAL[] =
-    "UPDATE mfa.deliveries SET status = $2, last_error = $3, "
-    " attempts = attempts + $4::int, finished_at = now(), updated_at = now() "
-    "WHERE delivery_id = $1 AND status = 'queued'";
-static const char SQL_ATTEMPT[] =
-    "UPDATE mfa.deliveries SET attempts = attempts + 1, last_error = $2, "
-    " updated_at = now() "
-    "WHERE delivery_id = $1 AND status = 'queued'";
-
-static const char SQL_AUDIT[] =
-    "INSERT INTO mfa.audit (actor, action, contact_id, login_id, event_id, "
-    " detail) VALUES ('mfa-email', $1, $2, $3, $4, $5::jsonb)";
-
-static void
-store_copy(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src ? src : "");
-}
-
-int
-store_delivery_get(struct db *db, const char *delivery_id, int lock,
-                   struct store_delivery *out)
-{
-    const char *p[1] = {delivery_id};
-    PGresult *res = db_query(db, lock ? SQL_DELIVERY_LOCK : SQL_DELIVERY, 1, p);
-    int rc = 0;
-
-    if (res == NULL)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    if (PQntuples(res) == 1) {
-        store_copy(out->status, sizeof(out->status), db_get(res, 0, 0));
-        store_copy(out->kind, sizeof(out->kind), db_get(res, 0, 1));
-        store_copy(out->channel, sizeof(out->channel), db_get(res, 0, 2));
-        store_copy(out->login_id, sizeof(out->login_id), db_get(res, 0, 3));
-        out->attempts = strtol(db_get(res, 0, 4), NULL, 10);
-        rc = 1;
-    }
-    PQclear(res);
-    return rc;
-}
-
-int
-store_code_get(struct db *db, const char *delivery_id, long min_remaining_s,
-               struct store_code *out)
-{
-    const char *p[1] = {delivery_id};
-    PGresult *res = db_query(db, SQL_CODE, 1, p);
-    const char *login_status;
-    int rc = 0;
-
-    if (res == NULL)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    if (PQntuples(res) != 1)
-        goto out;
-    rc = 1;
-    store_copy(out->contact_id, sizeof(out->contact_id), db_get(res, 0, 0));
-    out->seconds_left = strtol(db_get(res, 0, 3), NULL, 10);
-    login_status = db_get(res, 0, 4);
-    if (strcmp(db_get(res, 0, 1), "t") == 0)
-        out->reason = "superseded";
-    else if (strcmp(db_get(res, 0, 2), "t") == 0)
-        out->reason = "used";
-    else if (out->seconds_left <= 0)
-        out->reason = "expired";
-    else if (out->seconds_left < min_remaining_s)
-        out->reason = "expiring";
-    else if ((strcmp(login_status, "pending") != 0 &&
-              strcmp(login_status, "code_sent") != 0) ||
-             strcmp(db_get(res, 0, 5), "t") == 0)
-        out->reason = "login closed";
-out:
-    PQclear(res);
-    return rc;
-}
 
 static char *
 store_dup(const char *s)
@@ -170,40 +66,4 @@ store_user_free(struct store_user *u)
     store_wipe_free(u->display_name);
     store_wipe_free(u->locale);
     memset(u, 0, sizeof(*u));
-}
-
-int
-store_sent(struct db *db, const char *delivery_id, const char *queue_id)
-{
-    const char *p[2] = {delivery_id, queue_id && *queue_id ? queue_id : NULL};
-
-    return db_exec(db, SQL_SENT, 2, p);
-}
-
-int
-store_final(struct db *db, const char *delivery_id, const char *status,
-            const char *reason, int attempted)
-{
-    const char *p[4] = {delivery_id, status, reason, attempted ? "1" : "0"};
-
-    return db_exec(db, SQL_FINAL, 4, p);
-}
-
-int
-store_attempt(struct db *db, const char *delivery_id, const char *reason)
-{
-    const char *p[2] = {delivery_id, reason};
-
-    return db_exec(db, SQL_ATTEMPT, 2, p);
-}
-
-int
-store_audit(struct db *db, const char *action, const char *contact_id,
-            const char *login_id, const char *event_id, const char *detail)
-{
-    const char *p[5] = {action, contact_id,
-                        login_id && *login_id ? login_id : NULL, event_id,
-                        detail};
-
-    return db_exec(db, SQL_AUDIT, 5, p);
 }

@@ -19,7 +19,9 @@
  *              and 21614 also block SMS to that number on the user
  *   auth       'failed', and an error log: the settings are wrong
  * Deciding not to send writes 'dropped' (stale) or 'failed' (no settings)
- * at once.
+ * at once. The steps mfa-email shares (delivery and code checks, unseal,
+ * the row, audit and result writes) are shared/runtime/dispatch.c and
+ * shared/mfa/delivery.c.
  *
  * Security notes: the clear code exists only between unseal and render,
  * on the stack, and is wiped right after; the text and the request are
@@ -29,12 +31,14 @@
  * a code or a secret. The seal's associated data binds the code to its
  * login and delivery.
  */
+#include "mfa/delivery.h"
 #include "mfa/phone.h"
 #include "mfa/sms_settings.h"
 #include "mfa/sms_text.h"
-#include "runtime/topology.h"
+#include "runtime/dispatch.h"
 #include "sms.h"
 #include "store.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -43,120 +47,44 @@
 
 #include <sodium.h>
 
-static int
-sms_final_status(const char *status)
+/* The delivery of a job, as audit rows and results name it. */
+static struct dispatch_target
+sms_target(const char *delivery_id, const char *login_id,
+           const char *contact_id, const char *to_masked)
 {
-    return strcmp(status, "sent") == 0 || strcmp(status, "failed") == 0 ||
-           strcmp(status, "dropped") == 0;
+    struct dispatch_target t = {
+        .channel = "sms",
+        .delivery_id = delivery_id,
+        .login_id = login_id,
+        .contact_id = contact_id,
+        .to_masked = to_masked,
+    };
+
+    return t;
 }
 
-static enum mfa_verdict
-sms_db_fail(struct job *job)
+static struct dispatch_target
+sms_job_target(const struct sms_job *sj)
 {
-    job_fail(job, "database: %s", job_db(job)->errmsg);
-    return MFA_RETRY;
-}
-
-static void
-sms_add(struct json_object *d, const char *key, const char *val)
-{
-    if (val != NULL && *val)
-        json_object_object_add(d, key, json_object_new_string(val));
-}
-
-/* Audit row; takes detail. */
-static int
-sms_audit(struct job *job, const char *action, const char *contact_id,
-          const char *login_id, struct json_object *detail)
-{
-    int rc = store_audit(
-        job_db(job), action, contact_id, login_id, job_event(job)->event_id,
-        json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN));
-
-    json_object_put(detail);
-    return rc;
-}
-
-/* code.sent / code.failed / code.dropped for subscribers. */
-static void
-sms_result(struct job *job, const char *what, const char *delivery_id,
-           const char *login_id, const char *error, const char *sid)
-{
-    struct json_object *d = json_object_new_object();
-    char type[32];
-
-    snprintf(type, sizeof(type), "code.%s", what);
-    json_object_object_add(d, "delivery_id",
-                           json_object_new_string(delivery_id));
-    json_object_object_add(d, "login_id", json_object_new_string(login_id));
-    json_object_object_add(d, "channel", json_object_new_string("sms"));
-    sms_add(d, "error", error);
-    sms_add(d, "provider_message_id", sid);
-    job_emit(job, MFA_EX_RESULTS, type, type, d);
+    return sms_target(sj->delivery_id, sj->login_id, sj->contact_id,
+                      sj->to_masked);
 }
 
 /* Not sent and never will be ("dropped"), or failed for good ("failed"):
- * the row, an audit entry, the result event. */
+ * the row, an audit entry, the result event (dispatch_end), and the log. */
 static enum mfa_verdict
-sms_end(struct job *job, const char *status, const char *delivery_id,
-        const char *login_id, const char *contact_id, const char *reason,
-        int attempted, const char *to_masked)
+sms_end(struct job *job, const struct dispatch_target *t, const char *status,
+        const char *reason, int attempted)
 {
-    struct json_object *a = json_object_new_object();
-    char action[24];
+    int dropped = strcmp(status, "dropped") == 0;
+    enum mfa_verdict v = dispatch_end(job, t, status, reason, attempted);
 
-    if (store_final(job_db(job), delivery_id, status, reason, attempted)) {
-        json_object_put(a);
-        return sms_db_fail(job);
-    }
-    sms_add(a, "delivery_id", delivery_id);
-    sms_add(a, "to", to_masked);
-    sms_add(a, strcmp(status, "dropped") == 0 ? "reason" : "error", reason);
-    snprintf(action, sizeof(action), "sms.%s", status);
-    if (sms_audit(job, action, contact_id, login_id, a) != 0)
-        return sms_db_fail(job);
-    sms_result(job, strcmp(status, "dropped") == 0 ? "dropped" : "failed",
-               delivery_id, login_id, reason, NULL);
-    log_kv(strcmp(status, "dropped") == 0 ? LOGL_INFO : LOGL_WARN,
-           strcmp(status, "dropped") == 0 ? "not sent: dropped"
-                                          : "not sent: failed",
-           "delivery_id", delivery_id, "to", to_masked ? to_masked : "***",
-           "reason", reason, NULL);
-    return MFA_OK;
-}
-
-/* The delivery row: 1 go on, 0 final already (MFA_OK), -1 with *v. */
-static int
-sms_delivery_check(struct job *job, const char *delivery_id,
-                   const char *login_id, enum mfa_verdict *v)
-{
-    struct store_delivery del;
-    int rc = store_delivery_get(job_db(job), delivery_id, 0, &del);
-
-    if (rc < 0) {
-        *v = sms_db_fail(job);
-        return -1;
-    }
-    if (rc == 0) {
-        job_fail(job, "no delivery %s", delivery_id);
-        *v = MFA_REJECT;
-        return -1;
-    }
-    if (strcmp(del.kind, "code") != 0 || strcmp(del.channel, "sms") != 0 ||
-        strcmp(del.login_id, login_id) != 0) {
-        job_fail(job, "delivery %s is not an SMS code for this login",
-                 delivery_id);
-        *v = MFA_REJECT;
-        return -1;
-    }
-    if (sms_final_status(del.status)) {
-        /* A duplicate or a replay from the dead-letter queue. */
-        log_kv(LOGL_INFO, "delivery already final; nothing sent", "delivery_id",
-               delivery_id, "status", del.status, NULL);
-        *v = MFA_OK;
-        return 0;
-    }
-    return 1;
+    if (v == MFA_OK)
+        log_kv(dropped ? LOGL_INFO : LOGL_WARN,
+               dropped ? "not sent: dropped" : "not sent: failed",
+               "delivery_id", t->delivery_id, "to",
+               t->to_masked ? t->to_masked : "***", "reason", reason, NULL);
+    return v;
 }
 
 /* Settings, seal and text: fills sj (call prepared, text rendered).
@@ -167,22 +95,21 @@ sms_prepare(struct job *job, struct sms_job *sj, const struct store_user *u,
 {
     const struct envelope *ev = job_event(job);
     struct sms_state *st = sj->st;
+    struct dispatch_target t = sms_job_target(sj);
     struct twilio_account acct;
     struct sms_text_vars tv;
-    char clear[MFA_CODE_MAX + 1], ad[2 * ADDR_UUID_LEN + 2], why[300];
-    size_t clen = 0;
+    char clear[MFA_CODE_MAX + 1], why[300];
     enum mfa_verdict v;
     int rc;
 
     rc = sms_settings_load(job_db(job), st->keys, &acct, why, sizeof(why));
     if (rc == -1)
-        return sms_db_fail(job);
+        return dispatch_db_fail(job);
     if (rc != 1) {
         if (rc == -2)
             log_error("%s", why);
-        return sms_end(
-            job, "failed", sj->delivery_id, sj->login_id, sj->contact_id,
-            rc == 0 ? "sms settings incomplete" : why, 0, sj->to_masked);
+        return sms_end(job, &t, "failed",
+                       rc == 0 ? "sms settings incomplete" : why, 0);
     }
     rc = twilio_call_prepare(&sj->call, &st->cfg->sms, &acct, why, sizeof(why));
     twilio_account_wipe(&acct);
@@ -192,14 +119,10 @@ sms_prepare(struct job *job, struct sms_job *sj, const struct store_user *u,
     }
 
     /* The seal binds the code to this login and this delivery. */
-    snprintf(ad, sizeof(ad), "%s:%s", sj->login_id, sj->delivery_id);
-    if (unseal_b64(st->keys->seal, ad, ev->u.dispatch_code.sealed, clear,
-                   sizeof(clear), &clen) != 0 ||
-        clen < 6 || strspn(clear, "0123456789") != clen) {
-        sodium_memzero(clear, sizeof(clear));
-        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
-                    sj->contact_id, "sealed code does not open", 0,
-                    sj->to_masked);
+    if (delivery_code_open(st->keys->seal, sj->login_id, sj->delivery_id,
+                           ev->u.dispatch_code.sealed, clear,
+                           sizeof(clear)) != 0) {
+        v = sms_end(job, &t, "failed", "sealed code does not open", 0);
         if (v != MFA_OK)
             return v;
         /* Dead-letter it for a look, and keep the 'failed' row. */
@@ -230,7 +153,8 @@ sms_code(struct job *job)
     const char *lid = ev->u.dispatch_code.login_id;
     const char *cid = ev->u.dispatch_code.contact_id;
     struct sms_state *st = worker_state(job_worker(job));
-    struct store_code code;
+    struct dispatch_target t = sms_target(did, lid, cid, NULL);
+    struct delivery_code code;
     struct store_user user;
     struct sms_job *sj = NULL;
     char why[200], masked[32];
@@ -243,7 +167,7 @@ sms_code(struct job *job)
                  ev->u.dispatch_code.channel);
         return MFA_REJECT;
     }
-    if (sms_delivery_check(job, did, lid, &v) <= 0)
+    if (dispatch_check(job, &t, "an SMS code", &v) <= 0)
         return v;
     if (sms_in_flight(st, did)) {
         /* A redelivery while the first copy still waits for Twilio (the
@@ -252,37 +176,25 @@ sms_code(struct job *job)
         job_fail(job, "delivery %s is already in flight here", did);
         return MFA_RETRY;
     }
-    rc = store_code_get(job_db(job), did, st->cfg->codes.min_remaining_seconds,
-                        &code);
+    rc = dispatch_code_alive(job, &t, st->cfg->codes.min_remaining_seconds,
+                             &code, &v);
     if (rc < 0)
-        return sms_db_fail(job);
+        return v;
     if (rc == 0)
-        return sms_end(job, "dropped", did, lid, cid,
-                       "no code for this delivery", 0, NULL);
-    if (code.reason != NULL) {
-        snprintf(why, sizeof(why), "%s (%ld s left)", code.reason,
-                 code.seconds_left > 0 ? code.seconds_left : 0);
-        return sms_end(job, "dropped", did, lid, cid,
-                       strcmp(code.reason, "expiring") == 0 ? why : code.reason,
-                       0, NULL);
-    }
-    if (strcmp(code.contact_id, cid) != 0) {
-        job_fail(job, "contact_id does not match the login's user");
-        return MFA_REJECT;
-    }
+        return sms_end(job, &t, "dropped", code.why, 0);
     rc = store_user_get(job_db(job), cid, &user);
     if (rc < 0)
-        return sms_db_fail(job);
+        return dispatch_db_fail(job);
     if (rc == 0 || !user.enabled || user.phone[0] == '\0') {
-        v = sms_end(job, "dropped", did, lid, cid, "no valid phone number", 0,
-                    NULL);
+        v = sms_end(job, &t, "dropped", "no valid phone number", 0);
         goto out;
     }
     phone_mask(user.phone, masked, sizeof(masked));
+    t.to_masked = masked;
     if (user.blocked[0] != '\0') {
         snprintf(why, sizeof(why), "sms blocked for this number: %s",
                  user.blocked);
-        v = sms_end(job, "dropped", did, lid, cid, why, 0, masked);
+        v = sms_end(job, &t, "dropped", why, 0);
         goto out;
     }
 
@@ -292,7 +204,7 @@ sms_code(struct job *job)
     snprintf(sj->contact_id, sizeof(sj->contact_id), "%s", cid);
     snprintf(sj->to, sizeof(sj->to), "%s", user.phone);
     snprintf(sj->to_masked, sizeof(sj->to_masked), "%s", masked);
-    sj->deadline_ms = sms_now_ms() + code.seconds_left * 1000LL;
+    sj->deadline_ms = clock_mono_ms() + code.seconds_left * 1000LL;
     v = sms_prepare(job, sj, &user, code.seconds_left);
     if (v != MFA_PENDING)
         goto out;
@@ -331,27 +243,19 @@ sms_complete_db_fail(struct job *job, struct sms_job *sj)
         job_set_data(job, NULL);
         sms_job_free(sj);
     }
-    return sms_db_fail(job);
+    return dispatch_db_fail(job);
 }
 
 /* Twilio took it. */
 static enum mfa_verdict
 sms_sent(struct job *job, struct sms_job *sj, int possible_duplicate)
 {
-    struct json_object *a;
+    struct dispatch_target t = sms_job_target(sj);
+    enum mfa_verdict v =
+        dispatch_sent(job, &t, sj->res.sid, possible_duplicate);
 
-    if (store_sent(job_db(job), sj->delivery_id, sj->res.sid) != 0)
-        return sms_db_fail(job);
-    a = json_object_new_object();
-    sms_add(a, "delivery_id", sj->delivery_id);
-    sms_add(a, "to", sj->to_masked);
-    sms_add(a, "provider_message_id", sj->res.sid);
-    if (possible_duplicate)
-        json_object_object_add(a, "possible_duplicate",
-                               json_object_new_boolean(1));
-    if (sms_audit(job, "sms.sent", sj->contact_id, sj->login_id, a) != 0)
-        return sms_db_fail(job);
-    sms_result(job, "sent", sj->delivery_id, sj->login_id, NULL, sj->res.sid);
+    if (v != MFA_OK)
+        return v;
     log_kv(LOGL_INFO, "sent", "delivery_id", sj->delivery_id, "to",
            sj->to_masked, "message_sid", sj->res.sid, "twilio_status",
            sj->res.status, NULL);
@@ -366,6 +270,7 @@ sms_block_if_needed(struct job *job, struct sms_job *sj)
                       : sj->res.error_code == 21614 ? "21614 not a mobile "
                                                       "number"
                                                     : NULL;
+    struct dispatch_target t = sms_job_target(sj);
     struct json_object *a;
 
     if (why == NULL)
@@ -373,12 +278,12 @@ sms_block_if_needed(struct job *job, struct sms_job *sj)
     if (store_block_phone(job_db(job), sj->contact_id, sj->to, why) != 0)
         return -1;
     a = json_object_new_object();
-    sms_add(a, "delivery_id", sj->delivery_id);
-    sms_add(a, "phone", sj->to_masked);
-    sms_add(a, "reason", why);
+    dispatch_detail_add(a, "delivery_id", sj->delivery_id);
+    dispatch_detail_add(a, "phone", sj->to_masked);
+    dispatch_detail_add(a, "reason", why);
     log_kv(LOGL_WARN, "sms blocked for this user's number", "contact_id",
            sj->contact_id, "phone", sj->to_masked, "reason", why, NULL);
-    return sms_audit(job, "sms.phone_blocked", sj->contact_id, sj->login_id, a);
+    return dispatch_audit(job, &t, "sms.phone_blocked", a);
 }
 
 /* One more try later: attempts+1, last_error, effects kept. */
@@ -387,9 +292,9 @@ sms_again(struct job *job, struct sms_job *sj, int ambiguous)
 {
     char ra[24];
 
-    if (store_attempt(job_db(job), sj->delivery_id, sj->res.text, ambiguous) !=
-        0)
-        return sms_db_fail(job);
+    if (delivery_attempt(job_db(job), sj->delivery_id, sj->res.text,
+                         ambiguous) != 0)
+        return dispatch_db_fail(job);
     snprintf(ra, sizeof(ra), "%ld", sj->res.retry_after);
     job_fail(job, "%s", sj->res.text);
     job_keep_effects(job);
@@ -411,7 +316,8 @@ sms_complete(struct job *job)
 {
     struct sms_job *sj = job_data(job);
     const struct twilio_result *r;
-    struct store_delivery del;
+    struct dispatch_target t;
+    struct delivery del;
     char reason[400];
     enum mfa_verdict v = MFA_OK;
     int rc;
@@ -424,18 +330,18 @@ sms_complete(struct job *job)
         return MFA_RETRY;
     }
     r = &sj->res;
-    rc = store_delivery_get(job_db(job), sj->delivery_id, 1, &del);
+    t = sms_job_target(sj);
+    rc = delivery_get(job_db(job), sj->delivery_id, 1, &del);
     if (rc < 0)
         return sms_complete_db_fail(job, sj);
-    if (rc == 0 || sms_final_status(del.status)) {
+    if (rc == 0 || delivery_is_final(del.status)) {
         log_kv(LOGL_WARN, "delivery final before the request finished",
                "delivery_id", sj->delivery_id, NULL);
         goto done;
     }
     if (sj->not_sent) {
         /* Never went out: waited until the code was about to expire. */
-        v = sms_end(job, "dropped", sj->delivery_id, sj->login_id,
-                    sj->contact_id, sj->not_sent_why, 0, sj->to_masked);
+        v = sms_end(job, &t, "dropped", sj->not_sent_why, 0);
         goto checked;
     }
     switch (r->outcome) {
@@ -447,8 +353,7 @@ sms_complete(struct job *job)
         }
         snprintf(reason, sizeof(reason), "%s (gave up after %ld attempts)",
                  r->text, del.attempts + 1);
-        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
-                    sj->contact_id, reason, 1, sj->to_masked);
+        v = sms_end(job, &t, "failed", reason, 1);
         break;
     case TWILIO_AMBIGUOUS:
         if (!del.possible_duplicate && !job_last_attempt(job)) {
@@ -459,14 +364,12 @@ sms_complete(struct job *job)
                  del.possible_duplicate
                      ? "ambiguous again after one retry; not retried"
                      : "ambiguous; no retry left");
-        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
-                    sj->contact_id, reason, 1, sj->to_masked);
+        v = sms_end(job, &t, "failed", reason, 1);
         break;
     case TWILIO_REFUSED:
-        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
-                    sj->contact_id, r->text, 1, sj->to_masked);
+        v = sms_end(job, &t, "failed", r->text, 1);
         if (v == MFA_OK && sms_block_if_needed(job, sj) != 0)
-            v = sms_db_fail(job);
+            v = dispatch_db_fail(job);
         break;
     case TWILIO_AUTH:
         log_kv(LOGL_ERROR,
@@ -475,8 +378,7 @@ sms_complete(struct job *job)
                "http", r->http == 401 ? "401" : "403", "error", r->text, NULL);
         snprintf(reason, sizeof(reason), "%s (check the SMS settings)",
                  r->text);
-        v = sms_end(job, "failed", sj->delivery_id, sj->login_id,
-                    sj->contact_id, reason, 1, sj->to_masked);
+        v = sms_end(job, &t, "failed", reason, 1);
         break;
     }
 checked:

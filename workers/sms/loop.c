@@ -2,10 +2,11 @@
  * loop.c - mfa-sms's set-up, shutdown, poll hooks and request slots.
  *
  * Called by the runtime: sms_init after configuration and keys are loaded
- * (templates are loaded and each locale's sms.txt must fit one SMS
- * segment with a 10-digit code, else the worker does not start and names
- * the file), sms_fini after the loop ends, the poll hooks on every turn
- * of the loop to drive the curl multi handle next to the AMQP socket.
+ * (templates are loaded through dispatch_setup, and each locale's sms.txt
+ * must fit one SMS segment with a 10-digit code, else the worker does not
+ * start and names the file), sms_fini after the loop ends, the poll hooks
+ * on every turn of the loop to drive the curl multi handle next to the
+ * AMQP socket.
  *
  * Requests in flight are capped at sms.concurrency: that many easy
  * handles at most, each reused request after request so the multi
@@ -20,24 +21,16 @@
  * wiped when the request is over (sms_on_done) or the job is freed.
  */
 #include "mfa/sms_text.h"
+#include "runtime/dispatch.h"
 #include "sms.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
-
-long long
-sms_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct sms_job *
 sms_job_new(struct sms_state *st, struct job *job)
@@ -121,7 +114,7 @@ sms_start(struct sms_state *st, struct sms_job *sj, CURL *easy)
 {
     const struct mfa_sms_config *cfg = &st->cfg->sms;
     /* Rounded up: the handler's seconds_left was rounded down already. */
-    long left = (long)((sj->deadline_ms - sms_now_ms() + 999) / 1000);
+    long left = (long)((sj->deadline_ms - clock_mono_ms() + 999) / 1000);
     struct twilio_msg m;
     char err[200];
 
@@ -236,13 +229,9 @@ sms_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
-    st->tmpl =
-        tmpl_load(cfg->templates.dir, cfg->templates.default_locale,
-                  sms_template_files, sms_template_nfiles, err, sizeof(err));
-    if (st->tmpl == NULL) {
-        log_error("%s", err);
+    if (dispatch_setup(cfg, sms_template_files, sms_template_nfiles, &st->tmpl,
+                       &st->curlm) != 0)
         goto fail;
-    }
     /* The longest code, the longest life a code can have, the WebOTP
      * line: if that fits one segment, every real message does. */
     if (sms_text_check(st->tmpl, cfg->templates.dir,
@@ -250,11 +239,6 @@ sms_init(struct worker *w)
                        cfg->templates.portal_name, cfg->sms.webotp_domain, err,
                        sizeof(err)) != 0) {
         log_error("%s", err);
-        goto fail;
-    }
-    st->curlm = curlm_new();
-    if (st->curlm == NULL) {
-        log_error("libcurl: cannot create a multi handle");
         goto fail;
     }
     st->idle = xcalloc((size_t)cfg->sms.concurrency, sizeof(*st->idle));
@@ -266,6 +250,7 @@ sms_init(struct worker *w)
              cfg->sms.webotp_domain[0] ? cfg->sms.webotp_domain : "off");
     return 0;
 fail:
+    curlm_free(st->curlm);
     tmpl_free(st->tmpl);
     free(st);
     return -1;

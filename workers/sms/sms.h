@@ -6,7 +6,9 @@
  *            completion that records Twilio's answer
  * loop.c     init/fini, the poll hooks, the pool of easy handles and the
  *            queue of requests waiting for one (sms.concurrency)
- * store.c    the SQL
+ * store.c    the user's phone and its block (mfa.users); the delivery
+ *            and code rows are shared/mfa/delivery.c, the common job
+ *            steps shared/runtime/dispatch.c
  */
 #ifndef SMS_SMS_H
 #define SMS_SMS_H
@@ -48,7 +50,7 @@ struct sms_job {
     char contact_id[72];
     char to[20]; /* E.164: personal data, wiped with the job */
     char to_masked[32];
-    long long deadline_ms; /* monotonic: when the code expires */
+    long long deadline_ms; /* clock_mono_ms(): when the code expires */
     struct buf text;       /* the rendered SMS: holds the code */
     struct twilio_call call;
     struct twilio_result res;
@@ -67,9 +69,6 @@ void sms_poll_run(struct worker *w, struct pollfd *fds, int n);
 int sms_inflight(struct worker *w);
 
 /* loop.c, for handler.c */
-
-/* Monotonic milliseconds. */
-long long sms_now_ms(void);
 
 /* Starts sj's request now if a handle is free, else queues it (FIFO).
  * 0, or -1 (nothing started; sj untouched beyond its text/call). */

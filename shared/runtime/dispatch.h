@@ -1,0 +1,107 @@
+/*
+ * dispatch.h - the steps every dispatch job shares (mfa-email, mfa-sms).
+ *
+ * A dispatch.code or dispatch.notice job names a delivery row. Before any
+ * provider I/O the handler checks the row (dispatch_check) and, for a
+ * code, that the code is still alive (dispatch_code_alive); when the job
+ * ends the row is written, an audit row added and a result published to
+ * mfa.results (code.* or notice.*: dispatch_end, dispatch_sent), all in
+ * the job's transaction. What the provider is and what the worker logs
+ * stay in the worker. Both workers also start the same way
+ * (dispatch_setup: templates and the curl multi handle).
+ */
+#ifndef RUNTIME_DISPATCH_H
+#define RUNTIME_DISPATCH_H
+
+#include <json-c/json.h>
+
+#include "mfa/delivery.h"
+#include "mfa/tmpl.h"
+#include "runtime/curlm.h"
+#include "runtime/worker.h"
+
+/* The delivery a job is about, as its audit rows and results name it. */
+struct dispatch_target {
+    const char *channel; /* "email" | "sms": actions <channel>.<what>,
+                            actor mfa-<channel> (the channel's worker) */
+    int notice;          /* a notice (email) rather than a code */
+    const char *delivery_id;
+    const char *login_id; /* codes; NULL for notices */
+    const char *contact_id;
+    const char *to_masked; /* masked recipient, or NULL before it is known */
+};
+
+/*
+ * A dispatch worker's start-up (its init hook): loads the templates it
+ * declares (files, from templates.dir: a missing file or placeholder is
+ * logged naming the file) and creates the curl multi handle that drives
+ * its provider I/O. 0, or -1 logged with nothing left allocated.
+ */
+int dispatch_setup(const struct mfa_config *cfg, const struct tmpl_file *files,
+                   size_t nfiles, struct tmpl_set **tmpl, struct curlm **curlm)
+    __attribute__((warn_unused_result));
+
+/* A failed statement: RETRY with the database's message. Call it right
+ * after the failure so the runtime sees the error class. */
+enum mfa_verdict dispatch_db_fail(struct job *job);
+
+/* Adds key to an audit detail or result when val is set and non-empty. */
+void dispatch_detail_add(struct json_object *d, const char *key,
+                         const char *val);
+
+/*
+ * The job's delivery row: 1 go on; 0 already final (a duplicate or a
+ * replay from the dead-letter queue: *v = MFA_OK, nothing sent); -1 with
+ * *v set (database error; no such row, or not t's kind, channel and login:
+ * REJECT, the reason saying the row "is not <what> for this login", what
+ * being e.g. "an SMS code").
+ */
+int dispatch_check(struct job *job, const struct dispatch_target *t,
+                   const char *what, enum mfa_verdict *v)
+    __attribute__((warn_unused_result));
+
+/*
+ * A dispatch.code's code: 1 alive (code filled); 0 must not go out,
+ * code->why says why (no code, superseded, used, expired, expiring, login
+ * closed) and the caller drops the delivery with it; -1 with *v set
+ * (database error, or the login's user is not t->contact_id: REJECT).
+ */
+int dispatch_code_alive(struct job *job, const struct dispatch_target *t,
+                        long min_remaining_s, struct delivery_code *code,
+                        enum mfa_verdict *v)
+    __attribute__((warn_unused_result));
+
+/* One audit row by mfa-<channel> for t and the job's event; takes detail
+ * (masked values only). 0 or -1. */
+int dispatch_audit(struct job *job, const struct dispatch_target *t,
+                   const char *action, struct json_object *detail)
+    __attribute__((warn_unused_result));
+
+/* The result event for subscribers, what = "sent", "failed", "dropped":
+ * code.<what> {delivery_id, login_id, channel, error?,
+ * provider_message_id?}, or notice.<what> with contact_id and template
+ * instead of login_id. Published after COMMIT. */
+void dispatch_result(struct job *job, const struct dispatch_target *t,
+                     const char *what, const char *error,
+                     const char *provider_id);
+
+/*
+ * Not sent and never will be ("dropped"), or failed for good ("failed"):
+ * the row (attempted: a provider call was made), the audit row
+ * <channel>.<status> {delivery_id, to?, reason or error}, the result.
+ * MFA_OK, or the database error's verdict. The caller logs.
+ */
+enum mfa_verdict dispatch_end(struct job *job, const struct dispatch_target *t,
+                              const char *status, const char *reason,
+                              int attempted);
+
+/*
+ * The provider took it: the row 'sent' with provider_id, the audit row
+ * <channel>.sent {delivery_id, to, provider_message_id, possible_duplicate
+ * when set}, the result code.sent / notice.sent. MFA_OK, or the database
+ * error's verdict. The caller logs.
+ */
+enum mfa_verdict dispatch_sent(struct job *job, const struct dispatch_target *t,
+                               const char *provider_id, int possible_duplicate);
+
+#endif
