@@ -282,3 +282,4 @@ def test_node_of_the_cluster_dies_under_load(cluster, db, tmp_path):
     assert back.get("depth") == 5, back
     assert all(alive.values()), alive
     assert all(rc == 0 for rc in stops.values()), stops
+    assert not fleet.sanitizer_reports() and not first.sanitizer_reports()

@@ -16,8 +16,9 @@ stopped here; mfa-sms talks to tests/servers/twilio_fake.py):
    MFA_MEM_VG_EVENTS events (default 3,000: under valgrind 10,000 events
    take mfa-contact-sync 184 s and mfa-codes 235 s on two cores, so all
    four at 10,000 would need some 15 minutes), stopped with SIGTERM like
-   in production. Any error (invalid read/write, uninitialised value, bad
-   free, fd misuse) or any definitely/indirectly lost byte fails.
+   in production. Any error (invalid read or write, use of an
+   uninitialised value, bad or mismatched free, overlapping copy) or any
+   definitely/indirectly lost byte fails.
    tests/memory/valgrind.supp only hides libphonenumber's "possibly lost"
    singleton; possibly lost bytes are reported, not failed.
 
@@ -33,6 +34,10 @@ The events are what the workers meet in production, in bulk:
   admin and the codes sealed here the way mfa-codes seals them (like the
   integration tests do: the dispatch jobs are internal, not events
   mfa-publish takes); every one must end `sent`.
+
+All of it takes about 7 minutes on an idle two-core host (some 13 when
+other test suites load it: the workers wait on the broker's and the
+database's disk, not on valgrind's CPU).
 
 Usage: /usr/bin/python3 tests/memory/check_memory.py [--build DIR]
        [--workers contact-sync,codes,email,sms] [--keep]
