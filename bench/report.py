@@ -197,8 +197,13 @@ def render(r, d, cfg):
         for n in d["notes"]:
             w("- %s" % n)
         w("")
+    order = ["setup", "users", "bare", "codes_max", "bare_latency",
+             "codes_latency", "e2e", "submit", "stop_workers", "email_alone",
+             "sms", "soak", "cost"]
+    dur = d.get("durations") or {}
     w("Phase durations (s): %s" % ", ".join(
-        "%s %s" % kv for kv in (d.get("durations") or {}).items()))
+        "%s %s" % (k, dur[k]) for k in sorted(
+            dur, key=lambda k: order.index(k) if k in order else 99)))
     w("")
     return "\n".join(L)
 

@@ -164,7 +164,9 @@ load_state() {
 
 node_vars() {
     I=$1
-    [ "$I" -ge 1 ] && [ "$I" -le "$N" ] || die "no node $I (1..$N)"
+    if [ "$I" -lt 1 ] || [ "$I" -gt "$N" ]; then
+        die "no node $I (1..$N)"
+    fi
     eval "NODE=\$NODE_$I AMQP=\$AMQP_$I DIST=\$DIST_$I"
     ND=$DIR/node$I
 }

@@ -131,6 +131,26 @@ class Fleet:
         return bad
 
 
+@pytest.fixture
+def make_fleet(tmp_path):
+    """make_fleet(env) -> a new Fleet logging under the test's tmp_path;
+    what a failed test leaves running is killed afterwards."""
+    made = []
+
+    def make(env):
+        f = Fleet(str(tmp_path), env)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        with f.lock:
+            left = list(f.procs.values())
+            f.procs = {}
+        for w in left:
+            w.kill()
+
+
 # ---- the Twilio fake ------------------------------------------------------------
 
 class TwilioFake:

@@ -12,11 +12,13 @@
 # MFA_CLUSTER_LOGINS (150). The last run's counts are kept in
 # var/fault-report.json and its worker logs under var/fault-logs/.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$(pwd)
 BUILD=${MFA_BUILD:-build}
-DIR=$(pwd)/var/fault-servers-$$
+DIR=$REPO/var/fault-servers-$$
 PY=/usr/bin/python3
 
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
     sh tests/fault/cluster.sh stop "$DIR/cluster" --clean >/dev/null 2>&1
     sh tests/servers.sh stop "$DIR" >/dev/null 2>&1
@@ -30,11 +32,11 @@ if ! sh tests/servers.sh start "$DIR" >/dev/null; then
 fi
 # shellcheck disable=SC1090,SC1091
 . "$DIR/env"
-export MFA_BUILD_DIR="$(pwd)/$BUILD"
-export MFA_REPO_DIR="$(pwd)"
+export MFA_BUILD_DIR="$REPO/$BUILD"
+export MFA_REPO_DIR="$REPO"
 export MFA_FAULT_CLUSTER_DIR="$DIR/cluster"
-export MFA_FAULT_REPORT="$(pwd)/var/fault-report.json"
-"$PY" -m pytest -q -s -p no:cacheprovider --basetemp="$(pwd)/var/fault-logs" \
+export MFA_FAULT_REPORT="$REPO/var/fault-report.json"
+"$PY" -m pytest -q -s -p no:cacheprovider --basetemp="$REPO/var/fault-logs" \
     tests/fault "$@"
 rc=$?
 if [ "$rc" -ne 0 ]; then

@@ -37,8 +37,8 @@ import pika.exceptions
 import pytest
 
 import checks
-from conftest import FAULT_ENV, REPO, Fleet, dead_letters, queue_depths, \
-    spool_by_rcpt, smtp_control
+from conftest import FAULT_ENV, REPO, dead_letters, queue_depths, \
+    smtp_control, spool_by_rcpt
 from checks import ALL_QUEUES, DUP_BOUND
 from portal import Portal
 
@@ -149,10 +149,10 @@ def classic_state(url):
         conn.close()
 
 
-def test_node_of_the_cluster_dies_under_load(cluster, db, tmp_path):
+def test_node_of_the_cluster_dies_under_load(cluster, db, make_fleet):
     env = dict(FAULT_ENV, MFA_AMQP_QUEUE_TYPE="quorum")
     # 1. the topology, declared through node 2: node 2 leads every queue
-    first = Fleet(str(tmp_path), dict(env, MFA_AMQP_URL=cluster.url(2)))
+    first = make_fleet(dict(env, MFA_AMQP_URL=cluster.url(2)))
     first.start("mfa-codes")
     assert first.stop_all() == {"mfa-codes": 0}
     before = {n: q for n, q in cluster.queues().items()
@@ -164,7 +164,7 @@ def test_node_of_the_cluster_dies_under_load(cluster, db, tmp_path):
     probe_classic(cluster.url(2))
 
     # 2. workers on node 1, portal on node 3
-    fleet = Fleet(str(tmp_path), dict(env, MFA_AMQP_URL=cluster.url(1)))
+    fleet = make_fleet(dict(env, MFA_AMQP_URL=cluster.url(1)))
     for name in ("mfa-contact-sync", "mfa-codes", "mfa-email"):
         fleet.start(name)
     pids = {n: w.proc.pid for n, w in fleet.procs.items()}
@@ -260,8 +260,12 @@ def test_node_of_the_cluster_dies_under_load(cluster, db, tmp_path):
         "duplicates": dups, "dead_letters": len(dead),
         "workers_same_process": alive, "worker_reconnects": reconnects,
     }
-    print("\n==== cluster run counts ====\n" +
-          json.dumps(report, indent=1, sort_keys=True, default=str))
+    text = json.dumps(report, indent=1, sort_keys=True, default=str)
+    print("\n==== cluster run counts ====\n" + text)
+    if os.environ.get("MFA_FAULT_REPORT"):
+        with open(os.environ["MFA_FAULT_REPORT"].replace(
+                ".json", "-cluster.json"), "w") as f:
+            f.write(text + "\n")
 
     assert "error" not in down, down["error"]
     assert answered and not portal.different

@@ -16,8 +16,7 @@ import uuid
 import pytest
 
 import checks
-from conftest import AMQP_URL, FAULT_ENV, Fleet, have, smtp_control, \
-    spool_by_rcpt
+from conftest import AMQP_URL, FAULT_ENV, have, smtp_control, spool_by_rcpt
 from portal import Portal
 
 N = 8
@@ -62,8 +61,8 @@ def ask_twice(portal, users, channel):
     return eids
 
 
-def test_the_same_request_twice_sends_one_email(db, tmp_path):
-    fleet = Fleet(str(tmp_path), FAULT_ENV)
+def test_the_same_request_twice_sends_one_email(db, make_fleet):
+    fleet = make_fleet(FAULT_ENV)
     fleet.start("mfa-codes")
     fleet.start("mfa-email")
     users = make_users(db, N)
@@ -84,11 +83,11 @@ def test_the_same_request_twice_sends_one_email(db, tmp_path):
     assert set(copies.values()) == {1}, copies
 
 
-def test_the_same_request_twice_sends_one_sms(db, tmp_path, twilio):
+def test_the_same_request_twice_sends_one_sms(db, make_fleet, twilio):
     if twilio is None or not have("mfa-sms"):
         pytest.skip("mfa-sms or the Twilio fake is not there")
     env = dict(FAULT_ENV, MFA_SMS_TWILIO_API_BASE=twilio.url)
-    fleet = Fleet(str(tmp_path), env)
+    fleet = make_fleet(env)
     fleet.start("mfa-codes")
     fleet.start("mfa-sms")
     users = make_users(db, N, phone=True)

@@ -31,8 +31,8 @@ import uuid
 from collections import Counter
 
 import checks
-from conftest import (AMQP_URL, FAULT_ENV, Fleet, dead_letters, have,
-                      queue_depths, servers, smtp_control, spool_by_rcpt)
+from conftest import (AMQP_URL, FAULT_ENV, dead_letters, have, queue_depths,
+                      servers, smtp_control, spool_by_rcpt)
 from portal import Portal
 
 LOGINS = int(os.environ.get("MFA_FAULT_LOGINS", "600"))
@@ -316,12 +316,12 @@ def drained(db, users, portal, dead_url):
     return rows, depths
 
 
-def test_stream_of_logins_survives_faults(db, tmp_path, twilio):
+def test_stream_of_logins_survives_faults(db, make_fleet, twilio):
     sms = twilio is not None
     env = dict(FAULT_ENV)
     if sms:
         env["MFA_SMS_TWILIO_API_BASE"] = twilio.url
-    fleet = Fleet(str(tmp_path), env)
+    fleet = make_fleet(env)
     names = ["mfa-contact-sync", "mfa-codes", "mfa-email"] + \
         (["mfa-sms"] if sms else [])
     for name in names:
