@@ -74,7 +74,7 @@ def have(name):
         return False
 
 
-# ---- workers ------------------------------------------------------------------
+# ---- workers ----------------------------------------------------------------
 
 class Fleet:
     """One process per worker name; kill/start on demand. supervise()
@@ -151,7 +151,7 @@ def make_fleet(tmp_path):
             w.kill()
 
 
-# ---- the Twilio fake ------------------------------------------------------------
+# ---- the Twilio fake --------------------------------------------------------
 
 class TwilioFake:
     """tests/servers/twilio_fake.py on a fixed port; what it recorded is
@@ -245,7 +245,7 @@ def twilio(tmp_path_factory):
     fake.stop()
 
 
-# ---- the SMTP catcher ----------------------------------------------------------
+# ---- the SMTP catcher -------------------------------------------------------
 
 def smtp_control(obj):
     tmp = CONTROL + ".tmp.fault"
@@ -274,7 +274,7 @@ def spool_by_rcpt():
     return out
 
 
-# ---- RabbitMQ ------------------------------------------------------------------
+# ---- RabbitMQ ---------------------------------------------------------------
 
 def dead_letters(url):
     """message_id -> (x-mfa-origin, x-mfa-error) of what rests in mfa.dead

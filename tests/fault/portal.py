@@ -169,7 +169,7 @@ class Portal:
     def outstanding(self):
         return len(self.open)
 
-    # ---- the loop -------------------------------------------------------------
+    # ---- the loop -----------------------------------------------------------
 
     def pump(self, seconds=0.05):
         """Reads replies for about `seconds`, runs callbacks, publishes

@@ -65,7 +65,8 @@ class Cluster:
         r = subprocess.run(["sh", CLUSTER, args[0], self.dir, *args[1:]],
                            capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
-            raise AssertionError("cluster.sh %s: %s" % (args, r.stderr[-2000:]))
+            raise AssertionError("cluster.sh %s: %s" %
+                                 (args, r.stderr[-2000:]))
         return r.stdout
 
     def queues(self, i=1):

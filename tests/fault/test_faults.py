@@ -57,7 +57,7 @@ class User:
         self.code = None
 
 
-# ---- the fault schedule ------------------------------------------------------
+# ---- the fault schedule -----------------------------------------------------
 
 class Faults:
     """Runs (at_seconds, name, action) in a thread of its own, measured
@@ -205,7 +205,7 @@ def explain(dup, faults):
     return "unexplained"
 
 
-# ---- the test -------------------------------------------------------------------
+# ---- the test ---------------------------------------------------------------
 
 def promote_users(portal, fleet, db, users):
     """Phase A; contact-sync is SIGKILLed halfway through."""
@@ -286,8 +286,8 @@ def run_stream(portal, users, faults, twilio, others):
                            on_reply=on_started, ctx=u)
             o = random.choice(others)
             portal.publish("contact.changed",
-                           {"contact_id": o.cid,
-                            "display_name": "Renamed %s" % uuid.uuid4().hex[:6]},
+                           {"contact_id": o.cid, "display_name":
+                            "Renamed %s" % uuid.uuid4().hex[:6]},
                            want_reply=False)
         portal.pump(0.05)
         if n == len(users) and faults.done() and all(u.requested or (
