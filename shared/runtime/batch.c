@@ -98,8 +98,7 @@ batch_one(struct worker *w, struct job *j)
     /* (Not a job whose provider I/O has started: running it again would
      * send twice.) */
     if (w->db->last == DB_ERR_RETRY && j->verdict != MFA_OK &&
-        j->verdict != MFA_PENDING &&
-        j->local_retries++ < BATCH_LOCAL_RETRIES) {
+        j->verdict != MFA_PENDING && j->local_retries++ < BATCH_LOCAL_RETRIES) {
         /* Deadlock or lock timeout: undo this job and run it again in
          * the next batch, without spending a retry tier. */
         j->again = 1;

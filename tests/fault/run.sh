@@ -21,7 +21,7 @@ PY=/usr/bin/python3
 # shellcheck disable=SC2317  # called by the trap
 cleanup() {
     sh tests/fault/cluster.sh stop "$DIR/cluster" --clean >/dev/null 2>&1
-    sh tests/servers.sh stop "$DIR" >/dev/null 2>&1
+    sh tests/servers.sh stop "$DIR" --clean >/dev/null 2>&1
     rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
