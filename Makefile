@@ -180,10 +180,10 @@ $(BUILD)/bench/client: $(BUILD)/bench/client.o $(PROD_A) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
-# `make check-memory` (not part of `make test`, ~7 min): every worker over
+# `make check-memory` (not part of `make test`, ~10 min): every worker over
 # 10,000 events with its RSS sampled (must stay flat), then under valgrind
 # memcheck (no error, no definite/indirect leak) over MFA_MEM_VG_EVENTS
-# (3,000); starts its own servers. See tests/memory/check_memory.py.
+# (10,000); starts its own servers. See tests/memory/check_memory.py.
 .PHONY: check-memory
 check-memory: all
 	@$(PY) tests/memory/check_memory.py --build $(BUILD)

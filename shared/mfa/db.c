@@ -15,6 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DB_PREP_MAX 128 /* distinct statements cached per connection */
+#define DB_PIPE_MAX 16  /* statements per db_pipeline() call */
+
+struct db_prep {
+    unsigned long long hash;
+    char *sql;
+    int ready; /* prepared on the current connection */
+};
+
+static void db_prep_forget(struct db *db);
+
 struct db *
 db_new(const char *conninfo)
 {
@@ -30,6 +41,7 @@ db_disconnect(struct db *db)
     if (db->conn != NULL)
         PQfinish(db->conn);
     db->conn = NULL;
+    db_prep_forget(db); /* prepared statements belong to the session */
 }
 
 void
@@ -38,6 +50,9 @@ db_free(struct db *db)
     if (db == NULL)
         return;
     db_disconnect(db);
+    for (int i = 0; i < db->nprep; i++)
+        free(db->prep[i].sql);
+    free(db->prep);
     free(db->conninfo);
     free(db);
 }
@@ -105,29 +120,206 @@ db_classify(struct db *db, const char *state)
     return DB_ERR_QUERY;
 }
 
+/* ---- prepared statements ------------------------------------------- */
+
+static unsigned long long
+db_hash(const char *s)
+{
+    unsigned long long h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The cache slot for sql (added if new), or -1 when the cache is full and
+ * the statement runs unnamed. */
+static int
+db_prep_slot(struct db *db, const char *sql)
+{
+    unsigned long long h = db_hash(sql);
+
+    for (int i = 0; i < db->nprep; i++)
+        if (db->prep[i].hash == h && strcmp(db->prep[i].sql, sql) == 0)
+            return i;
+    if (db->nprep == DB_PREP_MAX)
+        return -1;
+    if (db->prep == NULL)
+        db->prep = xcalloc(DB_PREP_MAX, sizeof(*db->prep));
+    db->prep[db->nprep].hash = h;
+    db->prep[db->nprep].sql = xstrdup(sql);
+    db->prep[db->nprep].ready = 0;
+    return db->nprep++;
+}
+
+static void
+db_prep_forget(struct db *db)
+{
+    for (int i = 0; i < db->nprep; i++)
+        db->prep[i].ready = 0;
+    db->prep_stale = 0;
+}
+
+/* After "cached plan must not change result type" (a migration changed a
+ * table under a prepared statement): start afresh once out of the
+ * transaction that failed. */
+static void
+db_prep_refresh(struct db *db)
+{
+    PGresult *res;
+
+    if (!db->prep_stale || PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        return;
+    res = PQexec(db->conn, "DEALLOCATE ALL");
+    PQclear(res);
+    db_prep_forget(db);
+}
+
+/* ---- statements ----------------------------------------------------- */
+
+static void
+db_fail(struct db *db, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    db_set_error(db, DB_ERR_QUERY, state,
+                 res && PQresultErrorMessage(res)[0]
+                     ? PQresultErrorMessage(res)
+                     : PQerrorMessage(db->conn));
+    db->last = db_classify(db, state);
+    if (state != NULL && strcmp(state, "0A000") == 0 &&
+        strstr(db->errmsg, "cached plan") != NULL) {
+        db->prep_stale = 1;
+        db->last = DB_ERR_RETRY;
+    }
+}
+
+/* The next command's result in pipeline mode (and the NULL after it). */
+static PGresult *
+db_next(struct db *db)
+{
+    PGresult *res = PQgetResult(db->conn), *end;
+
+    if (res != NULL && PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+        while ((end = PQgetResult(db->conn)) != NULL)
+            PQclear(end);
+    return res;
+}
+
+static int
+db_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+
+    return res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+}
+
+static void
+db_count_write(struct db *db, const PGresult *res)
+{
+    const char *tag = PQcmdStatus((PGresult *)res);
+
+    if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
+        strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0)
+        db->writes++;
+}
+
+/* Queues st (and its Parse, the first time) on the pipeline. */
+static int
+db_send(struct db *db, const struct db_stmt *st, int *prepping)
+{
+    int slot = st->nparams > 0 ? db_prep_slot(db, st->sql) : -1;
+    char name[16];
+
+    *prepping = -1;
+    if (slot < 0)
+        return PQsendQueryParams(db->conn, st->sql, st->nparams, NULL,
+                                 st->params, NULL, NULL, 0);
+    snprintf(name, sizeof(name), "mfa_%d", slot);
+    if (!db->prep[slot].ready) {
+        if (!PQsendPrepare(db->conn, name, st->sql, st->nparams, NULL))
+            return 0;
+        *prepping = slot;
+    }
+    return PQsendQueryPrepared(db->conn, name, st->nparams, st->params, NULL,
+                               NULL, 0);
+}
+
+/* Protocol trouble: the connection cannot be trusted any more. */
+static int
+db_broken(struct db *db, int done)
+{
+    db_set_error(db, DB_ERR_CONN, "08006", PQerrorMessage(db->conn));
+    db_disconnect(db);
+    return done;
+}
+
+int
+db_pipeline(struct db *db, struct db_stmt *st, int n)
+{
+    int prepping[DB_PIPE_MAX];
+    int done = 0, failed = 0;
+    PGresult *res;
+
+    for (int i = 0; i < n; i++)
+        st[i].res = NULL;
+    if (!db_connected(db)) {
+        db_set_error(db, DB_ERR_CONN, "08003", "not connected");
+        return 0;
+    }
+    if (n < 1 || n > DB_PIPE_MAX)
+        fatal("db_pipeline: %d statements", n);
+    db_prep_refresh(db);
+    if (PQenterPipelineMode(db->conn) != 1)
+        return db_broken(db, 0);
+    for (int i = 0; i < n; i++)
+        if (!db_send(db, &st[i], &prepping[i]))
+            return db_broken(db, 0);
+    if (PQpipelineSync(db->conn) != 1)
+        return db_broken(db, 0);
+    for (int i = 0; i < n; i++) {
+        if (prepping[i] >= 0) {
+            if ((res = db_next(db)) == NULL)
+                return db_broken(db, done);
+            if (db_ok(res))
+                db->prep[prepping[i]].ready = 1;
+            else if (!failed++)
+                db_fail(db, res);
+            PQclear(res);
+        }
+        if ((res = db_next(db)) == NULL)
+            return db_broken(db, done);
+        if (!failed && db_ok(res)) {
+            db_count_write(db, res);
+            st[i].res = res;
+            done++;
+            continue;
+        }
+        if (!failed++)
+            db_fail(db, res);
+        PQclear(res);
+    }
+    res = db_next(db);
+    if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        return db_broken(db, done);
+    }
+    PQclear(res);
+    if (PQexitPipelineMode(db->conn) != 1)
+        return db_broken(db, done);
+    if (!failed)
+        db->last = DB_OK;
+    return done;
+}
+
 PGresult *
 db_query(struct db *db, const char *sql, int nparams, const char *const *params)
 {
-    PGresult *res;
-    ExecStatusType st;
-    const char *state;
+    struct db_stmt st = {sql, nparams, params, NULL};
 
-    if (!db_connected(db)) {
-        db_set_error(db, DB_ERR_CONN, "08003", "not connected");
-        return NULL;
-    }
-    res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    st = PQresultStatus(res);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        db->last = DB_OK;
-        return res;
-    }
-    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    db_set_error(db, DB_ERR_QUERY, state,
-                 res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
-    db->last = db_classify(db, state);
-    PQclear(res);
-    return NULL;
+    return db_pipeline(db, &st, 1) == 1 ? st.res : NULL;
 }
 
 int

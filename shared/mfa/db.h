@@ -13,12 +13,29 @@
 
 enum db_err { DB_OK = 0, DB_ERR_CONN, DB_ERR_RETRY, DB_ERR_QUERY };
 
+struct db_prep; /* db.c's cache of prepared statements */
+
 struct db {
     PGconn *conn;
     char *conninfo;
     enum db_err last;
     char sqlstate[6];
     char errmsg[512];
+    /* Statements that changed rows (INSERT, UPDATE, DELETE, MERGE) since
+     * the connection was made: lets a caller see whether a unit of work
+     * wrote anything. */
+    unsigned long writes;
+    struct db_prep *prep;
+    int nprep;
+    int prep_stale;     /* a cached plan went stale: DEALLOCATE when idle */
+};
+
+/* One statement of db_pipeline(). */
+struct db_stmt {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    PGresult *res;      /* out: the result (caller PQclears) or NULL */
 };
 
 struct db *db_new(const char *conninfo);
@@ -31,9 +48,20 @@ void db_disconnect(struct db *db);
 /*
  * Runs one statement with text parameters (NULL = SQL NULL). Returns the
  * result for the caller to PQclear, or NULL with db->last/errmsg set.
+ * A statement with parameters is prepared on its connection the first
+ * time its text is seen and executed by name afterwards (the server
+ * parses and plans it once, not per call).
  */
 PGresult *db_query(struct db *db, const char *sql, int nparams,
                    const char *const *params)
+    __attribute__((warn_unused_result));
+/*
+ * Runs n statements in order in one round trip (libpq pipeline mode).
+ * Stops at the first failure, which sets db->last/errmsg as db_query
+ * does; the statements after it are not run. Returns how many succeeded
+ * (n when all did); their results are in st[i].res.
+ */
+int db_pipeline(struct db *db, struct db_stmt *st, int n)
     __attribute__((warn_unused_result));
 /* Same, discarding the result. 0 or -1. */
 int db_exec(struct db *db, const char *sql, int nparams,

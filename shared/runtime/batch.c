@@ -1,10 +1,9 @@
 /*
  * batch.c - one transaction over a batch of jobs, then publish, then ack.
  *
- * Called by the worker loop. For each job: SAVEPOINT, claim the inbox row,
- * run the handler (or an async job's completion), store the outbox in the
- * inbox row, RELEASE; a job that fails rolls back to its savepoint alone.
- * Then one COMMIT for the batch, one confirmed publish of every reply,
+ * Called by the worker loop. batch_tx.c runs the batch's jobs in one
+ * transaction (inbox claims, handlers or async completions, the outbox
+ * stored in each inbox row); then one confirmed publish of every reply,
  * follow-up, retry and dead letter, and the acks. Nothing is acked before
  * COMMIT and the confirms; a crash in between redelivers, and the inbox
  * turns the redelivery into a re-send of the stored outputs.
@@ -19,18 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_LOCAL_RETRIES 3
-
-static const char SQL_CLAIM[] =
-    "INSERT INTO mfa.inbox (consumer, event_id, event_type) "
-    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1";
-static const char SQL_OUTPUTS[] =
-    "SELECT outputs FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
-static const char SQL_STORE[] =
-    "UPDATE mfa.inbox SET outputs = $3 WHERE consumer = $1 AND event_id = $2";
-static const char SQL_UNCLAIM[] =
-    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
-
 long long
 worker_now_ms(void)
 {
@@ -38,109 +25,6 @@ worker_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Claims the inbox row. 1 claimed, 0 duplicate (outputs loaded), -1 error */
-static int
-batch_claim(struct worker *w, struct job *j)
-{
-    const char *p[3] = {w->spec->name, j->ev.event_id, j->ev.type_name};
-    PGresult *res;
-    int claimed;
-
-    res = db_query(w->db, SQL_CLAIM, 3, p);
-    if (res == NULL)
-        return -1;
-    claimed = PQntuples(res) == 1;
-    PQclear(res);
-    if (claimed)
-        return 1;
-    res = db_query(w->db, SQL_OUTPUTS, 2, p);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 1 && job_outputs_load(j, db_get(res, 0, 0)) != 0)
-        log_warn("inbox outputs unreadable; duplicate acked without resend");
-    PQclear(res);
-    return 0;
-}
-
-/* Runs one job inside the batch transaction. -1 = database connection
- * lost (the whole batch is abandoned). */
-static int
-batch_one(struct worker *w, struct job *j)
-{
-    const char *p[3] = {w->spec->name, j->ev.event_id, NULL};
-    char *outs;
-    int rc;
-
-    if (db_exec(w->db, "SAVEPOINT job", 0, NULL) != 0)
-        return -1;
-    rc = batch_claim(w, j);
-    if (rc < 0)
-        goto dberr;
-    if (rc == 0) {
-        j->duplicate = 1;
-        j->verdict = MFA_OK;
-        log_info("duplicate event: resending stored outputs");
-        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
-    }
-    job_reset_outputs(j);
-    j->error[0] = '\0';
-    j->keep_effects = 0;
-    j->again = 0;
-    j->verdict = j->fn(j);
-    if (j->verdict == MFA_PENDING) {
-        w->pending++; /* until job_finish() */
-        job_list_push(&w->inflight, j);
-    }
-    if (w->db->last == DB_ERR_CONN)
-        return -1;
-    /* (Not a job whose provider I/O has started: running it again would
-     * send twice.) */
-    if (w->db->last == DB_ERR_RETRY && j->verdict != MFA_OK &&
-        j->verdict != MFA_PENDING && j->local_retries++ < BATCH_LOCAL_RETRIES) {
-        /* Deadlock or lock timeout: undo this job and run it again in
-         * the next batch, without spending a retry tier. */
-        j->again = 1;
-        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
-            return -1;
-        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
-    }
-    switch (j->verdict) {
-    case MFA_OK:
-        outs = job_outputs_json(j);
-        p[2] = outs;
-        rc = db_exec(w->db, SQL_STORE, 3, p);
-        free(outs);
-        if (rc != 0)
-            goto dberr;
-        break;
-    case MFA_RETRY:
-    case MFA_REJECT:
-        if (j->keep_effects) {
-            if (db_exec(w->db, SQL_UNCLAIM, 2, p) != 0)
-                goto dberr;
-        } else if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0) {
-            return -1;
-        }
-        break;
-    case MFA_PENDING:
-    case MFA_FATAL:
-        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
-            return -1;
-        break;
-    }
-    return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
-dberr:
-    if (w->db->last == DB_ERR_CONN)
-        return -1;
-    /* The statement failed, the job did not: roll back and retry it. */
-    snprintf(j->error, sizeof(j->error), "database: %.400s", w->db->errmsg);
-    j->verdict = MFA_RETRY;
-    if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0 ||
-        db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL) != 0)
-        return -1;
-    return 0;
 }
 
 /*
@@ -155,15 +39,15 @@ batch_redact(struct job *j, char **scratch, size_t *nscratch)
         return 0;
     json_object_object_add(j->ev.data, "code",
                            json_object_new_string("[redacted]"));
-    scratch[(*nscratch)++] = xstrdup(json_object_to_json_string_ext(
-        j->ev.root, JSON_C_TO_STRING_PLAIN));
+    scratch[(*nscratch)++] = xstrdup(
+        json_object_to_json_string_ext(j->ev.root, JSON_C_TO_STRING_PLAIN));
     return 1;
 }
 
 /* Fills the publish list for one finished job. */
 static size_t
-batch_outputs(struct worker *w, struct job *j, struct mq_out *o,
-              char **scratch, size_t *nscratch)
+batch_outputs(struct worker *w, struct job *j, struct mq_out *o, char **scratch,
+              size_t *nscratch)
 {
     size_t n = 0;
     char rq[160];
@@ -242,7 +126,7 @@ batch_reply(struct job *j, struct mq_out *o)
     o->routing_key = j->msg->reply_to;
     o->body = body;
     o->body_len = strlen(body);
-    o->correlation_id = j->parsed ? j->ev.event_id
+    o->correlation_id = j->parsed            ? j->ev.event_id
                         : j->msg->message_id ? j->msg->message_id
                                              : j->msg->correlation_id;
     o->type = "reply";
@@ -287,7 +171,7 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
             all &= ok[k];
         if (j->verdict != MFA_OK)
             log_kv(j->verdict == MFA_RETRY && !job_last_attempt(j) ? LOGL_WARN
-                                                                  : LOGL_ERROR,
+                                                                   : LOGL_ERROR,
                    j->verdict == MFA_RETRY && !job_last_attempt(j)
                        ? "retry scheduled"
                        : "dead-lettered",
@@ -326,7 +210,7 @@ batch_run(struct worker *w, struct job_list *from, int max)
 {
     struct job **jobs = xcalloc((size_t)max, sizeof(*jobs));
     size_t n = 0;
-    int rc = 0, in_tx = 0;
+    int rc = 0;
 
     while (n < (size_t)max && from->head != NULL) {
         struct job *j = job_list_pop(from);
@@ -343,23 +227,9 @@ batch_run(struct worker *w, struct job_list *from, int max)
         }
         jobs[n++] = j;
     }
-    /* Invalid events never reach the database: dead-letter them at once. */
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = jobs[i];
-
-        if (!j->parsed)
-            continue;
-        if (!in_tx) {
-            if (db_begin(w->db) != 0)
-                goto dblost;
-            in_tx = 1;
-        }
-        log_set_event(j->ev.event_id);
-        if (batch_one(w, j) != 0)
-            goto dblost;
-    }
-    log_set_event(NULL);
-    if (in_tx && db_commit(w->db) != 0)
+    /* Invalid events never reach the database: dead-letter them at once
+     * (batch_tx skips them). */
+    if (batch_tx(w, jobs, n) != 0)
         goto dblost;
     /* Deadlocked jobs run again in the next batch. */
     for (size_t i = 0; i < n; i++) {
@@ -383,8 +253,8 @@ dblost:
     /* Connection gone or COMMIT failed: nothing of this batch happened.
      * Put the jobs back, in order, to run again once reconnected. */
     log_set_event(NULL);
-    log_warn("database unavailable (%s); holding %zu message(s)",
-             w->db->errmsg, n);
+    log_warn("database unavailable (%s); holding %zu message(s)", w->db->errmsg,
+             n);
     if (w->db->last != DB_ERR_CONN)
         db_rollback(w->db);
     {

@@ -109,6 +109,8 @@ job_free(struct job *j)
     if (j == NULL)
         return;
     job_reset_outputs(j);
+    if (j->data != NULL && j->w->spec->data_free != NULL)
+        j->w->spec->data_free(j->data);
     if (j->parsed)
         envelope_free(&j->ev);
     mq_msg_free(j->msg);

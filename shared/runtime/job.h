@@ -28,6 +28,7 @@ struct job {
     int keep_effects;
     int local_retries;           /* deadlocks re-run in place */
     int again;                   /* run again in the next batch */
+    int started;                 /* went PENDING in this batch: not rerun */
     char error[512];
     struct json_object *reply;
     struct job_out *outs;
@@ -78,6 +79,9 @@ int job_outputs_load(struct job *j, const char *json);
 /* Runs up to max ready jobs (or finished async ones) in one transaction;
  * see batch.c. Returns -1 when the database or broker went away. */
 int batch_run(struct worker *w, struct job_list *from, int max);
+/* The transaction of a batch (batch_tx.c): 0 committed, -1 database lost
+ * or COMMIT failed (nothing happened). */
+int batch_tx(struct worker *w, struct job **jobs, size_t n);
 long long worker_now_ms(void);
 /* mq's delivery callback (arg = the worker): parses and queues a job. Also
  * given to mq_publish(), which reads deliveries while it waits. */

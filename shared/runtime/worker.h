@@ -50,6 +50,10 @@ struct worker_spec {
     void (*poll_run)(struct worker *w, struct pollfd *fds, int n);
     /* Jobs started but not finished (async workers); drain waits for 0. */
     int (*inflight)(struct worker *w);
+    /* Frees what job_set_data() attached, when the job itself is freed
+     * (after its acks, or when its delivery is dropped). A completion may
+     * run again (a deadlock, a failed COMMIT), so it leaves the data. */
+    void (*data_free)(void *data);
     int batch_max;        /* messages per transaction, 0 = 1 */
 };
 

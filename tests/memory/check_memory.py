@@ -13,10 +13,10 @@ stopped here; mfa-sms talks to tests/servers/twilio_fake.py):
    peak (about 0.9 MiB for a 19 MiB worker): 150 bytes lost per event
    already come to 1.1 MiB over the 7,500 events measured.
 2. memcheck: the same worker under valgrind (--leak-check=full) over
-   MFA_MEM_VG_EVENTS events (default 3,000: under valgrind 10,000 events
-   take mfa-contact-sync 184 s and mfa-codes 235 s on two cores, so all
-   four at 10,000 would need some 15 minutes), stopped with SIGTERM like
-   in production. Any error (invalid read or write, use of an
+   MFA_MEM_VG_EVENTS events (default 10,000, like the RSS run: some 60 to
+   100 s per worker on an idle two-core host, three times that when other
+   suites load it; 3,000 is enough for a quick look), stopped with SIGTERM
+   like in production. Any error (invalid read or write, use of an
    uninitialised value, bad or mismatched free, overlapping copy) or any
    definitely/indirectly lost byte fails.
    tests/memory/valgrind.supp only hides libphonenumber's "possibly lost"
@@ -35,7 +35,7 @@ The events are what the workers meet in production, in bulk:
   integration tests do: the dispatch jobs are internal, not events
   mfa-publish takes); every one must end `sent`.
 
-All of it takes about 7 minutes on an idle two-core host (some 13 when
+All of it takes about 10 minutes on an idle two-core host (some 13 when
 other test suites load it: the workers wait on the broker's and the
 database's disk, not on valgrind's CPU).
 
@@ -609,7 +609,7 @@ def main():
                     help="keep the servers' directory (logs) afterwards")
     args = ap.parse_args()
     n = int(os.environ.get("MFA_MEM_EVENTS", "10000"))
-    n_vg = int(os.environ.get("MFA_MEM_VG_EVENTS", "3000"))
+    n_vg = int(os.environ.get("MFA_MEM_VG_EVENTS", "10000"))
     slack = int(os.environ.get("MFA_MEM_RSS_SLACK_KB", "512"))
     wanted = [w for w in args.workers.split(",") if w]
     for w in wanted:

@@ -294,8 +294,9 @@ email_complete(struct job *job)
     int rc;
 
     if (ej == NULL) {
-        /* Only after a failed COMMIT of an earlier run of this
-         * completion: the outcome is gone, so send again. */
+        /* Only after a statement of an earlier run of this completion
+         * failed (email_complete_db_fail): the outcome is gone, send
+         * again. */
         job_fail(job, "outcome of the SMTP send lost with the database; "
                       "sending again");
         return MFA_RETRY;
@@ -344,7 +345,5 @@ email_complete(struct job *job)
         break;
     }
 done:
-    job_set_data(job, NULL);
-    free(ej);
-    return v;
+    return v; /* ej stays with the job until it is freed (data_free) */
 }

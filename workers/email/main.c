@@ -22,6 +22,7 @@ main(int argc, char **argv)
         .poll_fill = email_poll_fill,
         .poll_run = email_poll_run,
         .inflight = email_inflight,
+        .data_free = free,
         .batch_max = 50,
     };
 

@@ -323,8 +323,8 @@ sms_complete(struct job *job)
     int rc;
 
     if (sj == NULL) {
-        /* Only after a failed COMMIT of an earlier run of this
-         * completion: the outcome is gone, so start over. */
+        /* Only after a statement of an earlier run of this completion
+         * failed (sms_complete_db_fail): the outcome is gone, start over. */
         job_fail(job, "outcome of the Twilio request lost with the "
                       "database; starting over");
         return MFA_RETRY;
@@ -387,7 +387,5 @@ checked:
     if (v == MFA_RETRY && job_db(job)->last != DB_OK)
         return sms_complete_db_fail(job, sj);
 done:
-    job_set_data(job, NULL);
-    sms_job_free(sj);
-    return v;
+    return v; /* sj stays with the job until it is freed (data_free) */
 }

@@ -9,6 +9,12 @@
 #include "runtime/topology.h"
 #include "sms.h"
 
+static void
+sms_data_free(void *data)
+{
+    sms_job_free(data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -22,6 +28,7 @@ main(int argc, char **argv)
         .poll_fill = sms_poll_fill,
         .poll_run = sms_poll_run,
         .inflight = sms_inflight,
+        .data_free = sms_data_free,
         .batch_max = 50,
     };
 

@@ -1,0 +1,447 @@
+/*
+ * batch_tx.c - the transaction of a batch: inbox claims, handlers, outputs.
+ *
+ * The fast way, taken first: one round trip opens the transaction, claims
+ * the inbox rows of the whole batch and finds the events handled before;
+ * the handlers run back to back without savepoints; one round trip stores
+ * every job's outputs and commits. Round trips per event are then only
+ * the handler's own statements.
+ *
+ * It holds when every job ends MFA_OK (or MFA_PENDING having written
+ * nothing, as worker.h asks) and no statement fails. Anything else - a
+ * rejected or retried job, a database error, an inbox row another process
+ * claimed meanwhile - rolls the whole transaction back and the batch runs
+ * the careful way: a SAVEPOINT and a claim per job, so one job's failure
+ * undoes that job alone. Jobs that started provider I/O on the fast way
+ * are not run again.
+ *
+ * An async worker's handler (not its completion) only looks for an inbox
+ * row: the completion claims it, in its own transaction.
+ */
+#include "runtime/job.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BATCH_LOCAL_RETRIES 3
+#define BATCH_PARAM_MAX (64u << 20) /* bytes of one batch parameter */
+
+/* ---- the fast way ------------------------------------------------------ */
+
+static const char SQL_CLAIM_ALL[] =
+    "INSERT INTO mfa.inbox (consumer, event_id, event_type) "
+    "SELECT $1, u.e, u.t FROM unnest($2::uuid[], $3::text[]) AS u(e, t) "
+    "ORDER BY u.e ON CONFLICT DO NOTHING";
+static const char SQL_DONE_ALL[] =
+    "SELECT event_id::text, outputs FROM mfa.inbox "
+    "WHERE consumer = $1 AND event_id = ANY($2::uuid[]) "
+    "AND outputs IS NOT NULL";
+/* Our claimed rows get their outputs; a looked-up job's row is new. */
+static const char SQL_UNCLAIM_ALL[] =
+    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])";
+static const char SQL_STORE_ALL[] =
+    "INSERT INTO mfa.inbox (consumer, event_id, event_type, outputs) "
+    "SELECT $1, (x->>'id')::uuid, x->>'type', x->'outputs' "
+    "FROM jsonb_array_elements($2::jsonb) AS x "
+    "ON CONFLICT (consumer, event_id) DO UPDATE SET outputs = "
+    "EXCLUDED.outputs WHERE mfa.inbox.outputs IS NULL RETURNING 1";
+
+/* An async worker's handler only looks its event up (see above). */
+static int
+batch_lookup_only(const struct worker *w, const struct job *j)
+{
+    return w->spec->inflight != NULL && j->fn == w->spec->handle;
+}
+
+/* "{a,b}" of the batch's event ids (or types): UUIDs and type names need
+ * no quoting in an array literal. */
+static int
+batch_array(struct buf *b, struct job **jobs, size_t n, int types, int claims,
+            const struct worker *w)
+{
+    int bad = buf_puts(b, "{");
+
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (!jobs[i]->parsed || (claims && batch_lookup_only(w, jobs[i])))
+            continue;
+        if (k++ > 0)
+            bad |= buf_puts(b, ",");
+        bad |=
+            buf_puts(b, types ? jobs[i]->ev.type_name : jobs[i]->ev.event_id);
+    }
+    return bad | buf_puts(b, "}");
+}
+
+/* Marks the jobs handled before (outputs loaded). */
+static void
+batch_mark_done(struct job **jobs, size_t n, PGresult *res)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (size_t i = 0; i < n; i++) {
+            struct job *j = jobs[i];
+
+            if (!j->parsed || strcasecmp(j->ev.event_id, PQgetvalue(res, r, 0)))
+                continue;
+            j->duplicate = 1;
+            j->verdict = MFA_OK;
+            log_kv(LOGL_INFO, "duplicate event: resending stored outputs",
+                   "event_id", j->ev.event_id, NULL);
+            if (job_outputs_load(j, db_get(res, r, 1)) != 0)
+                log_warn("inbox outputs unreadable; duplicate acked "
+                         "without resend");
+        }
+    }
+}
+
+/* BEGIN, the claims and the look-up in one round trip. 0, 1 = go the
+ * careful way, -1 = database lost. */
+static int
+batch_open(struct worker *w, struct job **jobs, size_t n)
+{
+    struct buf ids, types, all;
+    const char *pc[3], *pd[2];
+    struct db_stmt st[3] = {{"BEGIN", 0, NULL, NULL}};
+    int ns = 1, ok, rc = 1;
+    size_t nclaim = 0, ndone = 0;
+
+    buf_init(&ids, BATCH_PARAM_MAX);
+    buf_init(&types, BATCH_PARAM_MAX);
+    buf_init(&all, BATCH_PARAM_MAX);
+    for (size_t i = 0; i < n; i++)
+        nclaim += jobs[i]->parsed && !batch_lookup_only(w, jobs[i]);
+    if (batch_array(&ids, jobs, n, 0, 1, w) |
+        batch_array(&types, jobs, n, 1, 1, w) |
+        batch_array(&all, jobs, n, 0, 0, w))
+        goto out;
+    pc[0] = pd[0] = w->spec->name;
+    pc[1] = buf_cstr(&ids);
+    pc[2] = buf_cstr(&types);
+    pd[1] = buf_cstr(&all);
+    if (nclaim > 0)
+        st[ns++] = (struct db_stmt){SQL_CLAIM_ALL, 3, pc, NULL};
+    st[ns++] = (struct db_stmt){SQL_DONE_ALL, 2, pd, NULL};
+    ok = db_pipeline(w->db, st, ns);
+    rc = 0;
+    if (ok == ns) {
+        size_t claimed = nclaim ? strtoul(PQcmdTuples(st[1].res), NULL, 10) : 0;
+
+        batch_mark_done(jobs, n, st[ns - 1].res);
+        for (size_t i = 0; i < n; i++)
+            ndone += jobs[i]->duplicate && !batch_lookup_only(w, jobs[i]);
+        /* A claim lost to a row without outputs: someone else's, open. */
+        if (claimed + ndone != nclaim)
+            rc = 1;
+    } else {
+        rc = w->db->last == DB_ERR_CONN ? -1 : 1;
+    }
+    for (int i = 0; i < ns; i++)
+        PQclear(st[i].res);
+out:
+    buf_free(&ids);
+    buf_free(&types);
+    buf_free(&all);
+    return rc;
+}
+
+/* Runs the handlers. 0, 1 = go the careful way, -1 = database lost. */
+static int
+batch_handle(struct worker *w, struct job **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+        unsigned long writes = w->db->writes;
+
+        if (!j->parsed || j->duplicate)
+            continue;
+        log_set_event(j->ev.event_id);
+        job_reset_outputs(j);
+        j->error[0] = '\0';
+        j->keep_effects = 0;
+        j->verdict = j->fn(j);
+        if (j->verdict == MFA_PENDING) {
+            j->started = 1;
+            w->pending++; /* until job_finish() */
+            job_list_push(&w->inflight, j);
+        }
+        if (w->db->last == DB_ERR_CONN)
+            return -1;
+        if (w->db->last != DB_OK ||
+            PQtransactionStatus(w->db->conn) != PQTRANS_INTRANS)
+            return 1;
+        /* Nothing of the job's to undo: written nothing, or asked to keep
+         * it (a retry's attempt count). Its claim goes in batch_close. */
+        if (j->verdict == MFA_OK ||
+            (j->verdict != MFA_FATAL &&
+             (w->db->writes == writes ||
+              (j->keep_effects && j->verdict != MFA_PENDING))))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* A job that ends in a retry or dead letter leaves no inbox row. */
+static int
+batch_unclaims(const struct worker *w, const struct job *j)
+{
+    return j->parsed && !j->duplicate && !batch_lookup_only(w, j) &&
+           (j->verdict == MFA_RETRY || j->verdict == MFA_REJECT);
+}
+
+/* The outputs to store: "[{"id": .., "type": .., "outputs": ..}, ..]". */
+static int
+batch_outputs_param(struct buf *b, struct job **jobs, size_t n, size_t *nstore,
+                    size_t *nlookup, const struct worker *w)
+{
+    int bad = buf_puts(b, "[");
+
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+        char *outs;
+
+        if (!j->parsed || j->duplicate || j->verdict != MFA_OK)
+            continue;
+        outs = job_outputs_json(j);
+        bad |= buf_printf(b, "%s{\"id\":\"%s\",\"type\":\"%s\",\"outputs\":%s}",
+                          *nstore ? "," : "", j->ev.event_id, j->ev.type_name,
+                          outs);
+        free(outs);
+        (*nstore)++;
+        *nlookup += batch_lookup_only(w, j);
+    }
+    return bad | buf_puts(b, "]");
+}
+
+/* Stores the outputs, drops the claims of failed jobs and commits, in one
+ * round trip. 0, 1 = go the careful way, -1 = database lost. */
+static int
+batch_close(struct worker *w, struct job **jobs, size_t n)
+{
+    struct buf outs, drop;
+    const char *ps[2], *pu[2];
+    struct db_stmt st[3];
+    size_t nstore = 0, nlookup = 0, ndrop = 0, stored;
+    int ns = 0, istore = -1, ok, rc = 1, bad, commit;
+
+    buf_init(&outs, BATCH_PARAM_MAX);
+    buf_init(&drop, BATCH_PARAM_MAX);
+    bad = batch_outputs_param(&outs, jobs, n, &nstore, &nlookup, w);
+    bad |= buf_puts(&drop, "{");
+    for (size_t i = 0; i < n; i++)
+        if (batch_unclaims(w, jobs[i]))
+            bad |= buf_printf(&drop, "%s%s", ndrop++ ? "," : "",
+                              jobs[i]->ev.event_id);
+    if (bad | buf_puts(&drop, "}"))
+        goto out;
+    ps[0] = pu[0] = w->spec->name;
+    ps[1] = buf_cstr(&outs);
+    pu[1] = buf_cstr(&drop);
+    if (nstore > 0) {
+        istore = ns;
+        st[ns++] = (struct db_stmt){SQL_STORE_ALL, 2, ps, NULL};
+    }
+    if (ndrop > 0)
+        st[ns++] = (struct db_stmt){SQL_UNCLAIM_ALL, 2, pu, NULL};
+    /* A looked-up job's row may have been taken since: COMMIT only after
+     * seeing every row stored. */
+    commit = nlookup == 0;
+    if (commit)
+        st[ns++] = (struct db_stmt){"COMMIT", 0, NULL, NULL};
+    ok = db_pipeline(w->db, st, ns);
+    if (ok != ns) {
+        rc = w->db->last == DB_ERR_CONN ? -1 : 1;
+        goto clear;
+    }
+    rc = 0;
+    stored = istore >= 0 ? strtoul(PQcmdTuples(st[istore].res), NULL, 10) : 0;
+    if (stored != nstore && commit) /* cannot be: the rows are ours */
+        log_error("inbox: %zu of %zu outputs stored", stored, nstore);
+    else if (stored != nstore)
+        rc = 1;
+    else if (!commit && db_commit(w->db) != 0)
+        rc = -1;
+clear:
+    for (int i = 0; i < ns; i++)
+        PQclear(st[i].res);
+out:
+    buf_free(&outs);
+    buf_free(&drop);
+    return rc;
+}
+
+static int
+batch_fast(struct worker *w, struct job **jobs, size_t n)
+{
+    int rc = batch_open(w, jobs, n);
+
+    if (rc == 0)
+        rc = batch_handle(w, jobs, n);
+    log_set_event(NULL);
+    if (rc == 0)
+        rc = batch_close(w, jobs, n);
+    if (rc == 1)
+        db_rollback(w->db);
+    return rc;
+}
+
+/* ---- the careful way ---------------------------------------------------- */
+
+static const char SQL_CLAIM[] =
+    "INSERT INTO mfa.inbox (consumer, event_id, event_type) "
+    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1";
+static const char SQL_OUTPUTS[] =
+    "SELECT outputs FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
+static const char SQL_STORE[] =
+    "UPDATE mfa.inbox SET outputs = $3 WHERE consumer = $1 AND event_id = $2";
+static const char SQL_UNCLAIM[] =
+    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = $2";
+
+/* Claims the inbox row. 1 claimed, 0 duplicate (outputs loaded), -1 error */
+static int
+batch_claim(struct worker *w, struct job *j)
+{
+    const char *p[3] = {w->spec->name, j->ev.event_id, j->ev.type_name};
+    PGresult *res;
+    int claimed;
+
+    res = db_query(w->db, SQL_CLAIM, 3, p);
+    if (res == NULL)
+        return -1;
+    claimed = PQntuples(res) == 1;
+    PQclear(res);
+    if (claimed)
+        return 1;
+    res = db_query(w->db, SQL_OUTPUTS, 2, p);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1 && job_outputs_load(j, db_get(res, 0, 0)) != 0)
+        log_warn("inbox outputs unreadable; duplicate acked without resend");
+    PQclear(res);
+    return 0;
+}
+
+/* Runs one job inside the batch transaction. -1 = database connection
+ * lost (the whole batch is abandoned). */
+static int
+batch_one(struct worker *w, struct job *j)
+{
+    const char *p[3] = {w->spec->name, j->ev.event_id, NULL};
+    char *outs;
+    int rc;
+
+    if (db_exec(w->db, "SAVEPOINT job", 0, NULL) != 0)
+        return -1;
+    rc = batch_claim(w, j);
+    if (rc < 0)
+        goto dberr;
+    if (rc == 0) {
+        j->duplicate = 1;
+        j->verdict = MFA_OK;
+        log_info("duplicate event: resending stored outputs");
+        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+    }
+    job_reset_outputs(j);
+    j->error[0] = '\0';
+    j->keep_effects = 0;
+    j->again = 0;
+    j->verdict = j->fn(j);
+    if (j->verdict == MFA_PENDING) {
+        w->pending++; /* until job_finish() */
+        job_list_push(&w->inflight, j);
+    }
+    if (w->db->last == DB_ERR_CONN)
+        return -1;
+    /* (Not a job whose provider I/O has started: running it again would
+     * send twice.) */
+    if (w->db->last == DB_ERR_RETRY && j->verdict != MFA_OK &&
+        j->verdict != MFA_PENDING && j->local_retries++ < BATCH_LOCAL_RETRIES) {
+        /* Deadlock or lock timeout: undo this job and run it again in
+         * the next batch, without spending a retry tier. */
+        j->again = 1;
+        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+            return -1;
+        return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+    }
+    switch (j->verdict) {
+    case MFA_OK:
+        outs = job_outputs_json(j);
+        p[2] = outs;
+        rc = db_exec(w->db, SQL_STORE, 3, p);
+        free(outs);
+        if (rc != 0)
+            goto dberr;
+        break;
+    case MFA_RETRY:
+    case MFA_REJECT:
+        if (j->keep_effects) {
+            if (db_exec(w->db, SQL_UNCLAIM, 2, p) != 0)
+                goto dberr;
+        } else if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0) {
+            return -1;
+        }
+        break;
+    case MFA_PENDING:
+    case MFA_FATAL:
+        if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0)
+            return -1;
+        break;
+    }
+    return db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL);
+dberr:
+    if (w->db->last == DB_ERR_CONN)
+        return -1;
+    /* The statement failed, the job did not: roll back and retry it. */
+    snprintf(j->error, sizeof(j->error), "database: %.400s", w->db->errmsg);
+    j->verdict = MFA_RETRY;
+    if (db_exec(w->db, "ROLLBACK TO SAVEPOINT job", 0, NULL) != 0 ||
+        db_exec(w->db, "RELEASE SAVEPOINT job", 0, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static int
+batch_careful(struct worker *w, struct job **jobs, size_t n)
+{
+    if (db_begin(w->db) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+
+        if (!j->parsed || j->started)
+            continue;
+        j->duplicate = 0;
+        j->verdict = MFA_OK;
+        log_set_event(j->ev.event_id);
+        if (batch_one(w, j) != 0) {
+            log_set_event(NULL);
+            return -1;
+        }
+    }
+    log_set_event(NULL);
+    return db_commit(w->db) != 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+int
+batch_tx(struct worker *w, struct job **jobs, size_t n)
+{
+    int rc, any = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->started = 0;
+        jobs[i]->again = 0;
+        jobs[i]->duplicate = 0;
+        any |= jobs[i]->parsed;
+    }
+    if (!any)
+        return 0;
+    rc = batch_fast(w, jobs, n);
+    if (rc == 1)
+        rc = batch_careful(w, jobs, n);
+    return rc;
+}
