@@ -5,6 +5,7 @@ Uses mfa-testworker, whose handler does what the event's display_name says
 from any business logic.
 """
 import json
+import signal
 import time
 import uuid
 
@@ -150,3 +151,54 @@ def test_dead_letter_of_a_code_submission_holds_no_code(workers, bus):
     assert body["data"]["code"] == "[redacted]"
     assert body["data"]["login_id"] == lid
     assert body["event_id"] == eid
+
+
+def publish_batch(w, bus, names):
+    """Publishes one event per name while the worker is stopped, so that
+    they reach it together and run as one batch."""
+    w.proc.send_signal(signal.SIGSTOP)
+    try:
+        return [bus.publish("contact.changed",
+                            {"contact_id": "rt-b%d" % i, "display_name": n},
+                            reply=n != "sqlerror")
+                for i, n in enumerate(names)]
+    finally:
+        w.proc.send_signal(signal.SIGCONT)
+
+
+def inbox_kept(db, ids):
+    rows = db.rows("SELECT event_id::text AS id, outputs IS NOT NULL AS kept "
+                   "FROM mfa.inbox WHERE consumer = 'mfa-testworker' "
+                   "AND event_id = ANY(%s::uuid[])", ids)
+    return {r["id"]: r["kept"] for r in rows}
+
+
+def test_a_job_that_wrote_then_failed_is_undone_alone(workers, bus, db):
+    """The runtime runs a batch in one transaction without savepoints; a
+    job that wrote and is then rejected makes it start over the careful
+    way, so that job's effect is undone and its batch-mates' are kept."""
+    w = workers(TW)
+    ids = publish_batch(w, bus, ["ok"] * 6 + ["dirty-reject"] + ["ok"] * 5)
+    dirty = ids.pop(6)
+    for eid in ids:
+        assert bus.wait_reply(eid) == {"status": "ok"}
+        assert effects(db, eid) == 1
+    reply = bus.wait_reply(dirty)
+    assert reply["status"] == "invalid"
+    assert reply["error"] == "test: rejected after writing"
+    assert effects(db, dirty) == 0
+    assert bus.dead(lambda m: m["props"].message_id == dirty, timeout=20)
+    assert inbox_kept(db, ids + [dirty]) == {eid: True for eid in ids}
+
+
+def test_an_sql_error_fails_only_its_own_job(workers, bus, db):
+    w = workers(TW)
+    ids = publish_batch(w, bus, ["ok"] * 5 + ["sqlerror"] + ["ok"] * 5)
+    bad = ids.pop(5)
+    for eid in ids:
+        assert bus.wait_reply(eid) == {"status": "ok"}
+        assert effects(db, eid) == 1
+    dead = bus.dead(lambda m: m["props"].message_id == bad, timeout=20)
+    assert dead and "division by zero" in dead[0]["headers"]["x-mfa-error"]
+    assert effects(db, bad) == 0
+    assert inbox_kept(db, ids + [bad]) == {eid: True for eid in ids}

@@ -7,6 +7,9 @@
  *   "retry"     -> MFA_RETRY (transient failure, reason "test: transient")
  *   "reject"    -> MFA_REJECT
  *   "slow:N"    -> write the effect, then sleep N ms inside the transaction
+ *   "dirty-reject" -> write the effect, then MFA_REJECT (the runtime must
+ *                  undo this job's effect and keep its batch-mates')
+ *   "sqlerror"  -> a statement fails (division by zero), then MFA_RETRY
  *   anything    -> write the effect row, reply {"status":"ok"}, emit
  *                  test.done to mfa.results
  * The effect is a row in mfa_test.effects(event_id), created by the tests.
@@ -37,11 +40,22 @@ test_handle(struct job *job)
         job_fail(job, "test: rejected");
         return MFA_REJECT;
     }
+    if (name && strcmp(name, "sqlerror") == 0) {
+        if (db_exec(job_db(job), "SELECT 1/0", 0, NULL) != 0)
+            job_fail(job, "test: %s", job_db(job)->errmsg);
+        else
+            job_fail(job, "test: the statement did not fail");
+        return MFA_RETRY;
+    }
     if (db_exec(job_db(job),
                 "INSERT INTO mfa_test.effects (event_id) VALUES ($1)", 1,
                 p) != 0) {
         job_fail(job, "effect: %s", job_db(job)->errmsg);
         return MFA_RETRY;
+    }
+    if (name && strcmp(name, "dirty-reject") == 0) {
+        job_fail(job, "test: rejected after writing");
+        return MFA_REJECT;
     }
     if (name && strncmp(name, "slow:", 5) == 0) {
         long ms = strtol(name + 5, NULL, 10);
