@@ -30,6 +30,7 @@
 #include "mfa/envelope.h"
 #include "runtime/mq.h"
 #include "runtime/topology.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -68,15 +69,6 @@ prod_fail(char *err, size_t errlen, int status, const char *fmt, ...)
         va_end(ap);
     }
     return status;
-}
-
-static long long
-prod_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char *
@@ -380,7 +372,7 @@ prod_wait_reply(struct mfa_producer *p, const char *type, long long deadline,
                 int timeout_ms, char *err, size_t errlen)
 {
     while (p->reply == NULL) {
-        long long left = deadline - prod_now_ms();
+        long long left = deadline - clock_mono_ms();
         struct pollfd pfd;
 
         if (left <= 0)
@@ -423,7 +415,7 @@ mfa_producer_call(struct mfa_producer *p, const char *type,
                   int timeout_ms, char event_id_out[MFA_PRODUCER_ID_LEN],
                   char **reply, char *err, size_t errlen)
 {
-    long long deadline = prod_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    long long deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int rc;
 
     *reply = NULL;

@@ -18,15 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-long long
-worker_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A typed code must not rest in mfa.dead, where operators list and replay
  * messages: a dead code_submitted keeps its shape with the code replaced.

@@ -22,6 +22,7 @@
  * text handed to completions is libcurl's (it never holds credentials).
  */
 #include "runtime/curlm.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -54,15 +55,6 @@ struct curlm {
     struct curlm_xfer *parked; /* connect-only, completed */
     int inflight;
 };
-
-static long long
-curlm_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* CURLMOPT_SOCKETFUNCTION: remember what libcurl wants from a socket. */
 static int
@@ -102,7 +94,7 @@ curlm_on_timer(CURLM *multi, long timeout_ms, void *userp)
     struct curlm *m = userp;
 
     (void)multi;
-    m->deadline_ms = timeout_ms < 0 ? -1 : curlm_now_ms() + timeout_ms;
+    m->deadline_ms = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
     return 0;
 }
 
@@ -288,7 +280,7 @@ curlm_poll_fill(struct curlm *m, struct pollfd *fds, int max, int *timeout_ms)
         n++;
     }
     if (m->deadline_ms >= 0) {
-        long long left = m->deadline_ms - curlm_now_ms();
+        long long left = m->deadline_ms - clock_mono_ms();
 
         if (left < 0)
             left = 0;
@@ -350,7 +342,7 @@ curlm_poll_run(struct curlm *m, const struct pollfd *fds, int n)
             ev |= CURL_CSELECT_ERR;
         curl_multi_socket_action(m->multi, fds[i].fd, ev, &running);
     }
-    if (m->deadline_ms >= 0 && curlm_now_ms() >= m->deadline_ms) {
+    if (m->deadline_ms >= 0 && clock_mono_ms() >= m->deadline_ms) {
         m->deadline_ms = -1; /* libcurl sets the next one */
         curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }

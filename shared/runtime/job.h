@@ -82,7 +82,6 @@ int batch_run(struct worker *w, struct job_list *from, int max);
 /* The transaction of a batch (batch_tx.c): 0 committed, -1 database lost
  * or COMMIT failed (nothing happened). */
 int batch_tx(struct worker *w, struct job **jobs, size_t n);
-long long worker_now_ms(void);
 /* mq's delivery callback (arg = the worker): parses and queues a job. Also
  * given to mq_publish(), which reads deliveries while it waits. */
 void worker_on_delivery(struct mq_msg *msg, void *arg);

@@ -11,6 +11,7 @@
  */
 #include "runtime/job.h"
 #include "runtime/topology.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -165,7 +166,7 @@ worker_mq_lost(struct worker *w, struct loop_state *ls)
     log_warn("broker connection lost: %s", mq_last_error(w->mq));
     mq_disconnect(w->mq);
     worker_drop_ready(w);
-    ls->mq_retry_at = worker_now_ms() + worker_backoff(&ls->mq_backoff);
+    ls->mq_retry_at = clock_mono_ms() + worker_backoff(&ls->mq_backoff);
 }
 
 static void
@@ -173,13 +174,13 @@ worker_mq_try(struct worker *w, struct loop_state *ls)
 {
     char err[256];
 
-    if (mq_connected(w->mq) || w->stopping || worker_now_ms() < ls->mq_retry_at)
+    if (mq_connected(w->mq) || w->stopping || clock_mono_ms() < ls->mq_retry_at)
         return;
     if (mq_connect(w->mq, err, sizeof(err)) != 0) {
         int d = worker_backoff(&ls->mq_backoff);
 
         log_warn("broker: %s; retrying in %d ms", err, d);
-        ls->mq_retry_at = worker_now_ms() + d;
+        ls->mq_retry_at = clock_mono_ms() + d;
         return;
     }
     ls->mq_backoff = 0;
@@ -193,7 +194,7 @@ worker_db_ready(struct worker *w)
 
     if (db_connected(w->db))
         return 1;
-    if (worker_now_ms() < w->db_retry_at)
+    if (clock_mono_ms() < w->db_retry_at)
         return 0;
     if (db_connect(w->db) == 0) {
         w->db_backoff_ms = 0;
@@ -202,7 +203,7 @@ worker_db_ready(struct worker *w)
     }
     d = worker_backoff(&w->db_backoff_ms);
     log_warn("database: %s; retrying in %d ms", w->db->errmsg, d);
-    w->db_retry_at = worker_now_ms() + d;
+    w->db_retry_at = clock_mono_ms() + d;
     return 0;
 }
 
@@ -224,7 +225,7 @@ worker_work(struct worker *w, struct loop_state *ls)
 
         rc = batch_run(w, from, max);
         if (rc == -2) { /* database lost; jobs kept */
-            w->db_retry_at = worker_now_ms() + worker_backoff(&w->db_backoff_ms);
+            w->db_retry_at = clock_mono_ms() + worker_backoff(&w->db_backoff_ms);
             return;
         }
         if (rc != 0) {
@@ -247,7 +248,7 @@ worker_signal(struct worker *w, struct loop_state *ls)
         log_info("signal %u: finishing in-flight work, then exiting",
                  si.ssi_signo);
         w->stopping = 1;
-        ls->drain_until = worker_now_ms() + WORKER_DRAIN_MS;
+        ls->drain_until = clock_mono_ms() + WORKER_DRAIN_MS;
         if (mq_connected(w->mq) && mq_cancel(w->mq) != 0)
             worker_mq_lost(w, ls);
         worker_drop_ready(w);
@@ -275,7 +276,7 @@ worker_loop(struct worker *w, struct loop_state *ls)
             worker_mq_lost(w, ls);
         worker_work(w, ls);
         if (w->stopping && (worker_inflight(w) == 0 ||
-                            worker_now_ms() > ls->drain_until))
+                            clock_mono_ms() > ls->drain_until))
             break;
 
         fds[nfd].fd = ls->sfd;
@@ -291,7 +292,7 @@ worker_loop(struct worker *w, struct loop_state *ls)
                 timeout = (int)w->cfg.amqp.heartbeat_seconds * 250;
         }
         if ((w->ready.head && !w->stopping) || w->done.head) {
-            long long wait = w->db_retry_at - worker_now_ms();
+            long long wait = w->db_retry_at - clock_mono_ms();
 
             timeout = wait <= 0 ? 0 : (wait < timeout ? (int)wait : timeout);
         }
