@@ -407,6 +407,10 @@ repick_if_taken() {
 }
 
 # ---- RabbitMQ -----------------------------------------------------------
+# +sbwt none (and the dirty schedulers' too): the Erlang schedulers do not
+# spin waiting for work, which on a small machine shared with PostgreSQL
+# and the workers takes CPU they need (RabbitMQ's own advice for hosts
+# with few cores).
 
 rmq_env() {
     env HOME="$RHOME" \
@@ -425,7 +429,7 @@ rmq_env() {
         RABBITMQ_CTL_DIST_PORT_MIN="$CTL_PORT_MIN" \
         RABBITMQ_CTL_DIST_PORT_MAX="$CTL_PORT_MAX" \
         RABBITMQ_CTL_ERL_ARGS="-start_epmd false" \
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}" \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none" \
         ERL_EPMD_PORT="$EPMD_PORT" \
         ERL_CRASH_DUMP="$R/log/erl_crash.dump" \
         "$@"

@@ -5,7 +5,8 @@
  * effects_audit (workers/contact-sync/effects.c); audit_write: the
  * dispatch steps of mfa-email and mfa-sms (shared/runtime/dispatch.c)
  * and mfactl settings (ctl/cmd_settings.c).
- * It runs on the caller's connection and in the caller's transaction.
+ * It runs on the caller's connection and in the caller's transaction
+ * (in a worker's batch, kept until the COMMIT: db_defer).
  *
  * Security notes: the row is written as given; keeping secrets and clear
  * addresses out of action and detail is the callers' duty (they mask with
@@ -40,7 +41,8 @@ audit_write(struct db *db, const char *actor, const char *action,
                         audit_id(event_id),
                         detail_json};
 
-    return db_exec(db, SQL_AUDIT, 6, p);
+    /* Nothing reads an audit row back in the same transaction. */
+    return db_defer(db, SQL_AUDIT, 6, p);
 }
 
 int

@@ -16,7 +16,9 @@
 #include <string.h>
 
 #define DB_PREP_MAX 128 /* distinct statements cached per connection */
-#define DB_PIPE_MAX 16  /* statements per db_pipeline() call */
+#define DB_PIPE_MAX                                                            \
+    64 /* statements per pipeline sync: results stay small                     \
+          enough never to fill the socket buffers */
 
 struct db_prep {
     unsigned long long hash;
@@ -53,6 +55,8 @@ db_free(struct db *db)
     for (int i = 0; i < db->nprep; i++)
         free(db->prep[i].sql);
     free(db->prep);
+    db_later_clear(db);
+    free(db->later);
     free(db->conninfo);
     free(db);
 }
@@ -256,21 +260,17 @@ db_broken(struct db *db, int done)
     return done;
 }
 
-int
-db_pipeline(struct db *db, struct db_stmt *st, int n)
+static int
+db_pipeline_part(struct db *db, struct db_stmt *st, int n)
 {
     int prepping[DB_PIPE_MAX];
     int done = 0, failed = 0;
     PGresult *res;
 
-    for (int i = 0; i < n; i++)
-        st[i].res = NULL;
     if (!db_connected(db)) {
         db_set_error(db, DB_ERR_CONN, "08003", "not connected");
         return 0;
     }
-    if (n < 1 || n > DB_PIPE_MAX)
-        fatal("db_pipeline: %d statements", n);
     db_prep_refresh(db);
     if (PQenterPipelineMode(db->conn) != 1)
         return db_broken(db, 0);
@@ -311,6 +311,26 @@ db_pipeline(struct db *db, struct db_stmt *st, int n)
         return db_broken(db, done);
     if (!failed)
         db->last = DB_OK;
+    return done;
+}
+
+int
+db_pipeline(struct db *db, struct db_stmt *st, int n)
+{
+    int done = 0;
+
+    for (int i = 0; i < n; i++)
+        st[i].res = NULL;
+    /* Parts of DB_PIPE_MAX, each up to its own sync point: the same
+     * inside a transaction block, where the callers with many are. */
+    while (done < n) {
+        int k = n - done < DB_PIPE_MAX ? n - done : DB_PIPE_MAX;
+        int ok = db_pipeline_part(db, st + done, k);
+
+        done += ok;
+        if (ok < k)
+            break;
+    }
     return done;
 }
 

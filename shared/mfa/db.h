@@ -13,7 +13,8 @@
 
 enum db_err { DB_OK = 0, DB_ERR_CONN, DB_ERR_RETRY, DB_ERR_QUERY };
 
-struct db_prep; /* db.c's cache of prepared statements */
+struct db_prep;  /* db.c's cache of prepared statements */
+struct db_later; /* a statement kept by db_defer() */
 
 struct db {
     PGconn *conn;
@@ -28,6 +29,9 @@ struct db {
     struct db_prep *prep;
     int nprep;
     int prep_stale;     /* a cached plan went stale: DEALLOCATE when idle */
+    int defer;          /* db_defer() keeps statements instead of running */
+    struct db_later *later;
+    int nlater, caplater;
 };
 
 /* One statement of db_pipeline(). */
@@ -63,6 +67,20 @@ PGresult *db_query(struct db *db, const char *sql, int nparams,
  */
 int db_pipeline(struct db *db, struct db_stmt *st, int n)
     __attribute__((warn_unused_result));
+/*
+ * A write whose result nobody reads and that nothing later in the same
+ * transaction reads back (an audit row): runs now, or - while db->defer
+ * is set by the runtime - is kept (parameters copied; sql must be a
+ * static string) and sent with the COMMIT in one round trip; counted in
+ * db->writes either way. 0 or -1.
+ */
+int db_defer(struct db *db, const char *sql, int nparams,
+             const char *const *params) __attribute__((warn_unused_result));
+/* The kept statements, as db_pipeline() input (valid until db_later_clear);
+ * and forgetting them (after their pipeline, or a rollback). */
+int db_later_stmts(struct db *db, struct db_stmt *st, int max);
+int db_later_count(const struct db *db);
+void db_later_clear(struct db *db);
 /* Same, discarding the result. 0 or -1. */
 int db_exec(struct db *db, const char *sql, int nparams,
             const char *const *params) __attribute__((warn_unused_result));

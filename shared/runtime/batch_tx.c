@@ -3,9 +3,10 @@
  *
  * The fast way, taken first: one round trip opens the transaction, claims
  * the inbox rows of the whole batch and finds the events handled before;
- * the handlers run back to back without savepoints; one round trip stores
- * every job's outputs and commits. Round trips per event are then only
- * the handler's own statements.
+ * the handlers run back to back without savepoints, their audit rows kept
+ * for the end (db_defer); one round trip writes those, stores every job's
+ * outputs and commits. Round trips per event are then only the handler's
+ * own reads and writes.
  *
  * It holds when every job ends MFA_OK (or MFA_PENDING having written
  * nothing, as worker.h asks) and no statement fails. Anything else - a
@@ -223,9 +224,9 @@ batch_close(struct worker *w, struct job **jobs, size_t n)
 {
     struct buf outs, drop;
     const char *ps[2], *pu[2];
-    struct db_stmt st[3];
+    struct db_stmt *st;
     size_t nstore = 0, nlookup = 0, ndrop = 0, stored;
-    int ns = 0, istore = -1, ok, rc = 1, bad, commit;
+    int ns, istore = -1, ok, rc = 1, bad, commit;
 
     buf_init(&outs, BATCH_PARAM_MAX);
     buf_init(&drop, BATCH_PARAM_MAX);
@@ -235,8 +236,11 @@ batch_close(struct worker *w, struct job **jobs, size_t n)
         if (batch_unclaims(w, jobs[i]))
             bad |= buf_printf(&drop, "%s%s", ndrop++ ? "," : "",
                               jobs[i]->ev.event_id);
+    /* The handlers' kept writes first (db_defer), then ours. */
+    st = xcalloc((size_t)db_later_count(w->db) + 3, sizeof(*st));
+    ns = db_later_stmts(w->db, st, db_later_count(w->db));
     if (bad | buf_puts(&drop, "}"))
-        goto out;
+        goto clear;
     ps[0] = pu[0] = w->spec->name;
     ps[1] = buf_cstr(&outs);
     pu[1] = buf_cstr(&drop);
@@ -267,7 +271,8 @@ batch_close(struct worker *w, struct job **jobs, size_t n)
 clear:
     for (int i = 0; i < ns; i++)
         PQclear(st[i].res);
-out:
+    free(st);
+    db_later_clear(w->db);
     buf_free(&outs);
     buf_free(&drop);
     return rc;
@@ -278,11 +283,14 @@ batch_fast(struct worker *w, struct job **jobs, size_t n)
 {
     int rc = batch_open(w, jobs, n);
 
+    w->db->defer = 1;
     if (rc == 0)
         rc = batch_handle(w, jobs, n);
+    w->db->defer = 0;
     log_set_event(NULL);
     if (rc == 0)
         rc = batch_close(w, jobs, n);
+    db_later_clear(w->db);
     if (rc == 1)
         db_rollback(w->db);
     return rc;

@@ -187,7 +187,7 @@ node_env() {
         RABBITMQ_CTL_DIST_PORT_MIN="$CTL_MIN" \
         RABBITMQ_CTL_DIST_PORT_MAX="$CTL_MAX" \
         RABBITMQ_CTL_ERL_ARGS="-start_epmd false" \
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}" \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none" \
         ERL_EPMD_PORT="$EPMD_PORT" \
         ERL_CRASH_DUMP="$ND/log/erl_crash.dump" \
         "$@"
