@@ -20,14 +20,9 @@
 #include <json-c/json.h>
 
 /* The user's row and, in one round trip, the SMS settings row. */
-static const char SQL_FACTS[] =
-    "SELECT u.enabled, u.email, u.email_status, u.email_reason, "
-    " u.email_confirmed, u.phone_e164, u.phone_status, u.phone_reason, "
-    " u.phone_sms_capable, u.phone_sms_blocked, s.value::text, "
-    " s.secret_sealed IS NOT NULL "
-    "FROM mfa.users u "
-    "LEFT JOIN mfa.settings s ON s.name = 'sms' "
-    "WHERE u.contact_id = $1";
+static const char SQL_FACTS[] = "SELECT " METHODS_FACTS_SQL "FROM mfa.users u "
+                                "LEFT JOIN mfa.settings s ON s.name = 'sms' "
+                                "WHERE u.contact_id = $1";
 
 static const char *const method_names[METHOD_COUNT] = {"email", "sms"};
 
@@ -68,19 +63,39 @@ methods_has_text(struct json_object *o, const char *key)
     return 0;
 }
 
+/*
+ * The workers read the settings row on every event and it hardly ever
+ * changes: the answer for the last text seen (per thread, when it fits)
+ * saves parsing it again. A changed row is a different text, so an
+ * operator's change still counts at once. (The value holds no secret:
+ * that is the sealed column, of which only its presence is read.)
+ */
+#define METHODS_MEMO_MAX 512
+static _Thread_local char methods_memo_json[METHODS_MEMO_MAX];
+static _Thread_local int methods_memo_ok;
+
 int
 methods_sms_settings_complete(const char *value_json, int has_secret)
 {
     struct json_object *o;
+    size_t len;
     int ok;
 
     if (value_json == NULL || !has_secret)
         return 0;
+    len = strlen(value_json);
+    if (len > 0 && len < METHODS_MEMO_MAX &&
+        memcmp(methods_memo_json, value_json, len + 1) == 0)
+        return methods_memo_ok;
     o = json_tokener_parse(value_json);
     ok = o != NULL && json_object_is_type(o, json_type_object) &&
          methods_has_text(o, "client_id") &&
          methods_has_text(o, "account_sid") && methods_has_text(o, "from");
     json_object_put(o);
+    if (len > 0 && len < METHODS_MEMO_MAX) {
+        memcpy(methods_memo_json, value_json, len + 1);
+        methods_memo_ok = ok;
+    }
     return ok;
 }
 
@@ -170,37 +185,49 @@ methods_bool(const char *v)
     return v != NULL && v[0] == 't';
 }
 
+void
+methods_from_row(const PGresult *res, int row, int col,
+                 const struct cfg_strlist *allowed, struct methods *out)
+{
+    struct method_facts f;
+
+    memset(&f, 0, sizeof(f));
+    f.found = 1;
+    f.enabled = methods_bool(db_get(res, row, col + 0));
+    f.email = db_get(res, row, col + 1);
+    f.email_status = db_get(res, row, col + 2);
+    f.email_reason = db_get(res, row, col + 3);
+    f.email_confirmed = methods_bool(db_get(res, row, col + 4));
+    f.phone_e164 = db_get(res, row, col + 5);
+    f.phone_status = db_get(res, row, col + 6);
+    f.phone_reason = db_get(res, row, col + 7);
+    f.phone_sms_capable = methods_bool(db_get(res, row, col + 8));
+    f.phone_sms_blocked = db_get(res, row, col + 9);
+    f.sms_settings_complete = methods_sms_settings_complete(
+        db_get(res, row, col + 10), methods_bool(db_get(res, row, col + 11)));
+    /* f points into res: decide while it is there. */
+    methods_decide(&f, allowed, out);
+}
+
 int
 methods_check(struct db *db, const char *contact_id,
               const struct cfg_strlist *allowed, struct methods *out)
 {
     const char *p[1] = {contact_id};
-    struct method_facts f;
+    struct method_facts none;
     PGresult *res;
 
-    memset(&f, 0, sizeof(f));
     res = db_query(db, SQL_FACTS, 1, p);
     if (res == NULL) {
         memset(out, 0, sizeof(*out));
         return -1;
     }
     if (PQntuples(res) == 1) {
-        f.found = 1;
-        f.enabled = methods_bool(db_get(res, 0, 0));
-        f.email = db_get(res, 0, 1);
-        f.email_status = db_get(res, 0, 2);
-        f.email_reason = db_get(res, 0, 3);
-        f.email_confirmed = methods_bool(db_get(res, 0, 4));
-        f.phone_e164 = db_get(res, 0, 5);
-        f.phone_status = db_get(res, 0, 6);
-        f.phone_reason = db_get(res, 0, 7);
-        f.phone_sms_capable = methods_bool(db_get(res, 0, 8));
-        f.phone_sms_blocked = db_get(res, 0, 9);
-        f.sms_settings_complete = methods_sms_settings_complete(
-            db_get(res, 0, 10), methods_bool(db_get(res, 0, 11)));
+        methods_from_row(res, 0, 0, allowed, out);
+    } else {
+        memset(&none, 0, sizeof(none));
+        methods_decide(&none, allowed, out);
     }
-    /* f points into res: decide before clearing it. */
-    methods_decide(&f, allowed, out);
     PQclear(res);
     return 0;
 }

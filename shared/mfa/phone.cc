@@ -15,6 +15,13 @@
  * Parse() silently moves an extension ("x12", "#12", ",,12") into a field
  * and turns letters into digits, so both are refused explicitly; region
  * codes must be upper case; the metadata is from 2022.
+ *
+ * Cost: Parse() runs dozens of ICU regular expressions. phone_check() needs
+ * them (CRM input comes in every written form), but phone_mask() and
+ * phone_region_of() run per event on stored E.164 strings, so they split
+ * "+<calling code><national significant number>" by hand (calling codes
+ * are prefix-free) and only fall back to Parse() where the metadata must
+ * decide (a calling code shared by several regions).
  */
 #include "mfa/phone.h"
 
@@ -24,6 +31,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <list>
 #include <string>
 
 using i18n::phonenumbers::NullLogger;
@@ -34,6 +42,11 @@ namespace {
 
 /* E.164 allows at most 15 digits after the "+". */
 const size_t PHONE_E164_DIGITS_MAX = 15;
+/* Calling codes are 1 to 3 digits long. */
+const size_t PHONE_CC_DIGITS_MAX = 3;
+/* Parse() refuses a national significant number shorter than this
+ * (its kMinLengthForNsn); the split below does the same. */
+const size_t PHONE_NSN_MIN = 2;
 
 /*
  * The library singleton, with its logger silenced once. The function-local
@@ -195,22 +208,29 @@ phone_invalid(struct phone_result *out, const char *reason)
 }
 
 /*
- * The region of a parsed number as two letters into out, or "" (returning
- * false) when libphonenumber has none ("ZZ") or it is the non-geographic
- * "001" of +800, +808, +870, +882, ... which has no place in a 2-letter
- * region policy.
+ * A region code as two letters into out, or "" (returning false) for
+ * libphonenumber's "unknown" ("ZZ") and for the non-geographic "001" of
+ * +800, +808, +870, +882, ... which has no place in a 2-letter region
+ * policy.
  */
+bool
+phone_region_two(const std::string &rc, char out[3])
+{
+    out[0] = '\0';
+    if (rc.size() != 2 || rc == "ZZ" || rc[0] < 'A' || rc[0] > 'Z')
+        return false;
+    phone_copy(out, 3, rc.c_str());
+    return true;
+}
+
+/* The region of a parsed number, as above. */
 bool
 phone_region_two(const PhoneNumber &num, char out[3])
 {
     std::string rc;
 
     phone_util()->GetRegionCodeForNumber(num, &rc);
-    out[0] = '\0';
-    if (rc.size() != 2 || rc == "ZZ" || rc[0] < 'A' || rc[0] > 'Z')
-        return false;
-    phone_copy(out, 3, rc.c_str());
-    return true;
+    return phone_region_two(rc, out);
 }
 
 /* The body of phone_check(), free to throw; out is zeroed and MISSING. */
@@ -255,7 +275,10 @@ phone_check_inner(const char *input, const char *region,
         phone_invalid(out, why);
         return;
     }
-    if (!util->IsValidNumber(num)) {
+    /* IsValidNumber() is GetNumberType() != UNKNOWN (both match the
+     * number against the same region's type patterns): ask once. */
+    PhoneNumberUtil::PhoneNumberType t = util->GetNumberType(num);
+    if (t == PhoneNumberUtil::UNKNOWN) {
         /* National format: the region was an assumption, say so. */
         phone_invalid(out, num.country_code_source() ==
                                    PhoneNumber::FROM_DEFAULT_COUNTRY
@@ -273,7 +296,6 @@ phone_check_inner(const char *input, const char *region,
         phone_invalid(out, "too long");
         return;
     }
-    PhoneNumberUtil::PhoneNumberType t = util->GetNumberType(num);
 
     out->status = PHONE_VALID;
     phone_copy(out->e164, sizeof(out->e164), e164.c_str());
@@ -294,21 +316,52 @@ phone_parse_e164(const char *e164, PhoneNumber *num)
            num->country_code() != 0;
 }
 
+/*
+ * Splits a strict E.164 string without Parse(): *cc gets the calling code
+ * and *nsn points at the digits after it. The calling code is found the
+ * way Parse() finds it (ExtractCountryCode: the shortest prefix of 1 to 3
+ * digits that has a region; no calling code is a prefix of another).
+ * False where Parse() fails too: not E.164, a leading 0, no known calling
+ * code, fewer than PHONE_NSN_MIN digits left. For a number phone_check()
+ * found valid, *nsn is exactly its national significant number (Italian
+ * leading zeros included): phone_check() wrote the E.164 form from it.
+ */
+bool
+phone_split_e164(const char *e164, int *cc, const char **nsn)
+{
+    std::string rc;
+    int code = 0;
+
+    if (!phone_is_e164(e164))
+        return false;
+    for (size_t i = 1; i <= PHONE_CC_DIGITS_MAX && e164[i] != '\0'; i++) {
+        code = code * 10 + (e164[i] - '0');
+        if (code == 0)
+            return false;
+        /* "ZZ" is the answer for a code no region has. */
+        phone_util()->GetRegionCodeForCountryCode(code, &rc);
+        if (rc != "ZZ") {
+            *cc = code;
+            *nsn = e164 + i + 1;
+            return std::strlen(*nsn) >= PHONE_NSN_MIN;
+        }
+    }
+    return false;
+}
+
 /* The body of phone_mask(), free to throw. */
 void
 phone_mask_inner(const char *e164, char *out, size_t n)
 {
-    PhoneNumber num;
-    std::string nsn, m;
+    const char *nsn;
+    std::string m;
     size_t len, i;
+    int cc;
 
-    if (!phone_parse_e164(e164, &num))
+    if (!phone_split_e164(e164, &cc, &nsn))
         return;
-    phone_util()->GetNationalSignificantNumber(num, &nsn);
-    len = nsn.size();
-    if (len == 0)
-        return;
-    m = "+" + std::to_string(num.country_code());
+    len = std::strlen(nsn);
+    m = "+" + std::to_string(cc);
     for (i = 0; i < len; i++) {
         /* Short numbers would be nearly given away by the last two. */
         bool show = i == 0 || (len >= 6 && i + 2 >= len);
@@ -319,6 +372,28 @@ phone_mask_inner(const char *e164, char *out, size_t n)
     }
     if (m.size() < n)
         phone_copy(out, n, m.c_str());
+}
+
+/*
+ * The body of phone_region_of(), free to throw. A calling code of one
+ * region names it whatever the digits (GetRegionCodeForNumber() answers
+ * the same without looking at them); only a shared one (+1, +7, +44, ...)
+ * needs the full parse and the regions' number patterns.
+ */
+bool
+phone_region_of_inner(const char *e164, char out[3])
+{
+    std::list<std::string> regions;
+    const char *nsn;
+    PhoneNumber num;
+    int cc;
+
+    if (!phone_split_e164(e164, &cc, &nsn))
+        return false;
+    phone_util()->GetRegionCodesForCountryCallingCode(cc, &regions);
+    if (regions.size() == 1)
+        return phone_region_two(regions.front(), out);
+    return phone_parse_e164(e164, &num) && phone_region_two(num, out);
 }
 
 } // namespace
@@ -371,13 +446,11 @@ phone_mask(const char *e164, char *out, size_t n)
 extern "C" int
 phone_region_of(const char *e164, char out[3])
 {
-    PhoneNumber num;
-
     if (out == NULL)
         return -1;
     out[0] = '\0';
     try {
-        if (phone_parse_e164(e164, &num) && phone_region_two(num, out))
+        if (phone_region_of_inner(e164, out))
             return 0;
     } catch (...) {
     }

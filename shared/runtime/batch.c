@@ -187,6 +187,24 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
     return rc;
 }
 
+/* 1 if j's batch key (worker_spec.batch_key) is taken in jobs[0..n). */
+static int
+batch_key_taken(const struct worker *w, struct job **jobs, size_t n,
+                const struct job *j)
+{
+    const char *key, *other;
+
+    if (w->spec->batch_key == NULL || !j->parsed ||
+        (key = w->spec->batch_key(&j->ev)) == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->parsed &&
+            (other = w->spec->batch_key(&jobs[i]->ev)) != NULL &&
+            strcmp(key, other) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 batch_has_event(struct job **jobs, size_t n, const char *event_id)
 {
@@ -204,7 +222,11 @@ batch_run(struct worker *w, struct job_list *from, int max)
     int rc = 0;
 
     while (n < (size_t)max && from->head != NULL) {
-        struct job *j = job_list_pop(from);
+        struct job *j;
+
+        if (batch_key_taken(w, jobs, n, from->head))
+            break; /* it starts the next batch */
+        j = job_list_pop(from);
 
         /* A copy of an event whose first is still with the provider, or
          * earlier in this batch, waits (worker.c releases it): run now,

@@ -55,6 +55,10 @@ struct worker_spec {
      * run again (a deadlock, a failed COMMIT), so it leaves the data. */
     void (*data_free)(void *data);
     int batch_max;        /* messages per transaction, 0 = 1 */
+    /* Events with the same key (say, a login id) never share a batch: the
+     * later one starts the next. A handler may then db_defer() a write
+     * that only events with its key read back. NULL key: no constraint. */
+    const char *(*batch_key)(const struct envelope *ev);
 };
 
 int worker_main(int argc, char **argv, const struct worker_spec *spec);

@@ -19,6 +19,8 @@
 /* login.started, login.code_requested, login.code_submitted; any other
  * type is rejected (dead-lettered with the reason). */
 enum mfa_verdict codes_handle(struct job *job);
+/* worker_spec.batch_key: a login's events never share a batch. */
+const char *codes_batch_key(const struct envelope *ev);
 
 enum mfa_verdict codes_login_started(struct job *job);
 enum mfa_verdict codes_code_requested(struct job *job);
@@ -49,5 +51,15 @@ struct json_object *codes_reply_new(const char *login_id, const char *status);
 
 /* Parses a PostgreSQL float8/bigint text; NULL gives dflt. */
 double codes_num(const char *v, double dflt);
+
+/*
+ * The login's owner into contact_id (CODES_CONTACT_MAX bytes; "" for an
+ * unknown login), with the owner's mfa.users row locked FOR NO KEY UPDATE
+ * in the same round trip: the first lock of code_requested and
+ * code_submitted, taken in the order mfa-contact-sync takes them (user,
+ * then logins, then codes). 0, or -1 (database error: codes_dberr).
+ */
+int codes_owner_lock(struct job *job, const char *login_id, char *contact_id)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -5,7 +5,8 @@
  * claimed the inbox row, so a duplicate event_id never gets here twice:
  * the runtime re-sends the reply stored with the first processing. Also
  * the helpers the three event files share: audit rows (written by
- * shared/mfa/audit.c), reply objects, database-error verdicts.
+ * shared/mfa/audit.c), reply objects, database-error verdicts, and the
+ * owner lookup that takes the first lock of a login's events.
  * Security notes: audit details carry statuses, ids and masked
  * destinations only; job_fail() texts end up in logs and dead-letter
  * headers, so they never quote event data (a typed code above all).
@@ -13,7 +14,16 @@
 #include "codes.h"
 #include "mfa/audit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* A login's contact_id always names a user (foreign key), so no row means
+ * no such login. */
+static const char SQL_OWNER_LOCK[] =
+    "SELECT u.contact_id FROM mfa.users u "
+    "WHERE u.contact_id = (SELECT l.contact_id FROM mfa.logins l "
+    " WHERE l.login_id = $1) "
+    "FOR NO KEY UPDATE OF u";
 
 const struct mfa_config *
 codes_cfg(struct job *job)
@@ -56,6 +66,33 @@ codes_num(const char *v, double dflt)
         return dflt;
     d = strtod(v, &end);
     return *end == '\0' ? d : dflt;
+}
+
+int
+codes_owner_lock(struct job *job, const char *login_id, char *contact_id)
+{
+    const char *p[1] = {login_id};
+    PGresult *res;
+
+    contact_id[0] = '\0';
+    res = db_query(job_db(job), SQL_OWNER_LOCK, 1, p);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1)
+        snprintf(contact_id, CODES_CONTACT_MAX, "%s", db_get(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+const char *
+codes_batch_key(const struct envelope *ev)
+{
+    switch (ev->type) {
+    case EV_LOGIN_STARTED: return ev->u.login_started.login_id;
+    case EV_LOGIN_CODE_REQUESTED: return ev->u.code_requested.login_id;
+    case EV_LOGIN_CODE_SUBMITTED: return ev->u.code_submitted.login_id;
+    default: return NULL;
+    }
 }
 
 enum mfa_verdict

@@ -31,12 +31,22 @@
 #include "mfa/methods.h"
 #include "util/log.h"
 
+/* The user's facts (METHODS_FACTS_SQL), and whether the login id is
+ * taken, in one round trip. */
+static const char SQL_FACTS[] =
+    "SELECT " METHODS_FACTS_SQL ", EXISTS (SELECT 1 FROM mfa.logins l "
+    " WHERE l.login_id = $2) "
+    "FROM mfa.users u LEFT JOIN mfa.settings s ON s.name = 'sms' "
+    "WHERE u.contact_id = $1";
+/* Kept for the COMMIT (db_defer): within a batch no other event of this
+ * login runs (codes_batch_key), so nothing reads the row back before. A
+ * login id taken meanwhile by another process fails the COMMIT, and the
+ * batch runs again the careful way, where this runs at once. */
 static const char SQL_INSERT[] =
     "INSERT INTO mfa.logins (login_id, contact_id, status, methods, ip, "
     " user_agent, expires_at, max_attempts) "
     "VALUES ($1, $2, $3, $4::text[], $5, $6, "
-    " now() + make_interval(secs => $7::int), $8::int) "
-    "ON CONFLICT (login_id) DO NOTHING RETURNING 1";
+    " now() + make_interval(secs => $7::int), $8::int)";
 
 #define LOGIN_HINT_MAX (ADDR_EMAIL_MAX + 8)
 
@@ -66,32 +76,44 @@ login_method_list(const struct methods *m, char *arr, size_t an, char *csv,
     snprintf(arr + a, an - a, "}");
 }
 
+/* The masked hints of m's offered methods ("" for the others), worked
+ * out once for the reply and the audit row. */
+struct login_hints {
+    char email[LOGIN_HINT_MAX];
+    char phone[64];
+};
+
+static void
+login_hints(const struct methods *m, struct login_hints *h)
+{
+    methods_hints(m, h->email, sizeof(h->email), h->phone, sizeof(h->phone));
+}
+
 /* {login_id, status, methods, email_hint, phone_hint}; hints null when
  * their method is not offered. */
 static struct json_object *
-login_reply(const char *login_id, const char *status, const struct methods *m)
+login_reply(const char *login_id, const char *status, const struct methods *m,
+            const struct login_hints *h)
 {
     struct json_object *r = codes_reply_new(login_id, status);
     struct json_object *arr = json_object_new_array();
-    char eh[LOGIN_HINT_MAX], ph[64];
 
     for (int i = 0; i < METHOD_COUNT; i++) {
         if (m->offered[i])
             json_object_array_add(arr, json_object_new_string(method_name(i)));
     }
-    methods_hints(m, eh, sizeof(eh), ph, sizeof(ph));
     json_object_object_add(r, "methods", arr);
-    json_object_object_add(r, "email_hint", login_str_or_null(eh));
-    json_object_object_add(r, "phone_hint", login_str_or_null(ph));
+    json_object_object_add(r, "email_hint", login_str_or_null(h->email));
+    json_object_object_add(r, "phone_hint", login_str_or_null(h->phone));
     return r;
 }
 
 static struct json_object *
-login_audit_detail(const char *status, const struct methods *m, const char *ip)
+login_audit_detail(const char *status, const struct methods *m,
+                   const struct login_hints *h, const char *ip)
 {
     struct json_object *d = json_object_new_object();
     struct json_object *why = json_object_new_object();
-    char eh[LOGIN_HINT_MAX], ph[64];
 
     json_object_object_add(d, "status", json_object_new_string(status));
     for (int i = 0; i < METHOD_COUNT; i++) {
@@ -100,9 +122,8 @@ login_audit_detail(const char *status, const struct methods *m, const char *ip)
                                    json_object_new_string(m->why[i]));
     }
     json_object_object_add(d, "unavailable", why);
-    methods_hints(m, eh, sizeof(eh), ph, sizeof(ph));
-    json_object_object_add(d, "email_hint", login_str_or_null(eh));
-    json_object_object_add(d, "phone_hint", login_str_or_null(ph));
+    json_object_object_add(d, "email_hint", login_str_or_null(h->email));
+    json_object_object_add(d, "phone_hint", login_str_or_null(h->phone));
     json_object_object_add(d, "ip", login_str_or_null(ip));
     return d;
 }
@@ -116,18 +137,20 @@ login_refuse(struct job *job, const char *status)
     const struct envelope *ev = job_event(job);
     const char *lid = ev->u.login_started.login_id;
     const char *cid = ev->u.login_started.contact_id;
+    struct login_hints h;
     struct methods none;
     char action[40];
 
     memset(&none, 0, sizeof(none));
+    login_hints(&none, &h);
     snprintf(action, sizeof(action), "login.%s", status);
     if (codes_audit(
             job, action, cid, lid,
-            login_audit_detail(status, &none, ev->u.login_started.ip)) != 0)
+            login_audit_detail(status, &none, &h, ev->u.login_started.ip)) != 0)
         return codes_dberr(job, "audit");
     log_kv(LOGL_WARN, "login refused", "login_id", lid, "contact_id", cid,
            "status", status, NULL);
-    job_reply(job, login_reply(lid, status, &none));
+    job_reply(job, login_reply(lid, status, &none, &h));
     return MFA_OK;
 }
 
@@ -142,13 +165,23 @@ codes_login_started(struct job *job)
     const char *ip = ev->u.login_started.ip;
     const char *status, *p[8];
     const char *email_why, *sms_why;
+    struct login_hints h;
     struct methods m;
     char arr[32], csv[32], ttl[24], max[24];
+    const char *pf[2] = {cid, lid};
     PGresult *res;
-    int inserted, any;
+    int taken, any;
 
-    if (methods_check(job_db(job), cid, regions, &m) != 0)
+    res = db_query(job_db(job), SQL_FACTS, 2, pf);
+    if (res == NULL)
         return codes_dberr(job, "methods");
+    memset(&m, 0, sizeof(m));
+    taken = 0;
+    if (PQntuples(res) == 1) {
+        methods_from_row(res, 0, 0, regions, &m);
+        taken = PQgetvalue(res, 0, METHODS_FACTS_NCOLS)[0] == 't';
+    }
+    PQclear(res);
     if (!m.found)
         return login_refuse(job, "unknown_user");
     if (!m.enabled)
@@ -166,25 +199,23 @@ codes_login_started(struct job *job)
     p[5] = ev->u.login_started.user_agent;
     p[6] = ttl;
     p[7] = max;
-    res = db_query(job_db(job), SQL_INSERT, 8, p);
-    if (res == NULL)
-        return codes_dberr(job, "insert login");
-    inserted = PQntuples(res) == 1;
-    PQclear(res);
-    if (!inserted) {
+    if (taken) {
         job_fail(job, "data.login_id: a login with this id already exists");
         return MFA_REJECT;
     }
+    if (db_defer(job_db(job), SQL_INSERT, 8, p) != 0)
+        return codes_dberr(job, "insert login");
 
     status = any ? "pending" : "no_method";
+    login_hints(&m, &h);
     if (codes_audit(job, any ? "login.started" : "login.no_method", cid, lid,
-                    login_audit_detail(status, &m, ip)) != 0)
+                    login_audit_detail(status, &m, &h, ip)) != 0)
         return codes_dberr(job, "audit");
     email_why = m.why[METHOD_EMAIL][0] ? m.why[METHOD_EMAIL] : "ok";
     sms_why = m.why[METHOD_SMS][0] ? m.why[METHOD_SMS] : "ok";
     log_kv(any ? LOGL_INFO : LOGL_WARN, "login started", "login_id", lid,
            "contact_id", cid, "status", status, "methods", csv, "email",
            email_why, "sms", sms_why, NULL);
-    job_reply(job, login_reply(lid, status, &m));
+    job_reply(job, login_reply(lid, status, &m, &h));
     return MFA_OK;
 }

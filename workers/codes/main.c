@@ -24,6 +24,7 @@ main(int argc, char **argv)
         /* Small SQL units: a batch shares one COMMIT. Row locks are held
          * to the batch's end, so keep it moderate for competing workers. */
         .batch_max = 50,
+        .batch_key = codes_batch_key,
     };
 
     return worker_main(argc, argv, &spec);

@@ -25,6 +25,10 @@
  * (FOR UPDATE), then for SMS a transaction advisory lock on the number's
  * hash; that order is the one mfa-contact-sync takes (user, then logins,
  * then codes), so per-user and per-number counts cannot be raced.
+ * Round trips: the owner with its lock (codes_owner_lock); the login with
+ * its lock, the user's facts and hourly count (SQL_LOGIN_LOCK); for SMS
+ * the number's lock and then its count; every row of a new code in one
+ * statement (SQL_ISSUE); the audit row (audit_event).
  *
  * Security notes: the clear code lives in one stack buffer from
  * generation to hashing and sealing, then is wiped. Only its keyed hash
@@ -45,30 +49,39 @@
 #include "runtime/topology.h"
 #include "util/log.h"
 
-static const char SQL_OWNER[] =
-    "SELECT contact_id FROM mfa.logins WHERE login_id = $1";
-static const char SQL_USER_LOCK[] =
-    "SELECT 1 FROM mfa.users WHERE contact_id = $1 FOR NO KEY UPDATE";
-/* Ages with clock_timestamp(): now() is the batch's start, older than the
- * rows a competing worker committed while we waited for the lock. */
+/*
+ * The login, locked, with everything the checks read, in one round trip
+ * (the owner's row is locked already: codes_owner_lock): the login's
+ * state and counters, the user's method facts and SMS settings
+ * (mfa/methods) and the user's accepted requests of the last hour with
+ * the age of the limit-th most recent one ($3). The user's lock keeps
+ * those counts still: every request of the user is written under it.
+ * Ages with clock_timestamp(): now() is the batch's start, older than the
+ * rows a competing worker committed while we waited for the lock.
+ */
 static const char SQL_LOGIN_LOCK[] =
-    "SELECT status, $2::text = ANY (methods), "
-    " extract(epoch FROM expires_at - clock_timestamp())::float8, sends, "
-    " extract(epoch FROM clock_timestamp() - last_code_at)::float8 "
-    "FROM mfa.logins WHERE login_id = $1 FOR UPDATE";
+    "SELECT l.status, $2::text = ANY (l.methods), "
+    " extract(epoch FROM l.expires_at - clock_timestamp())::float8, "
+    " l.sends, extract(epoch FROM clock_timestamp() - l.last_code_at)::float8, "
+    " (SELECT count(*) FROM mfa.code_requests r WHERE r.contact_id = "
+    "  l.contact_id AND r.outcome = 'sent' "
+    "  AND r.created_at > clock_timestamp() - interval '1 hour'), "
+    " coalesce((SELECT extract(epoch FROM "
+    "  clock_timestamp() - r.created_at)::float8 "
+    "  FROM mfa.code_requests r WHERE r.contact_id = l.contact_id "
+    "  AND r.outcome = 'sent' "
+    "  AND r.created_at > clock_timestamp() - interval '1 hour' "
+    "  ORDER BY r.created_at DESC OFFSET $3::int - 1 LIMIT 1), "
+    "-1), " METHODS_FACTS_SQL
+    "FROM mfa.logins l JOIN mfa.users u ON u.contact_id = l.contact_id "
+    "LEFT JOIN mfa.settings s ON s.name = 'sms' "
+    "WHERE l.login_id = $1 FOR UPDATE OF l";
+#define SEND_FACTS_COL 7 /* the first column of METHODS_FACTS_SQL above */
+/* SMS: the number's lock, then (a statement of its own, so that its
+ * snapshot sees what the previous holder committed) its count. */
 static const char SQL_NUMBER_LOCK[] =
     "SELECT pg_advisory_xact_lock(hashtextextended(encode($1::bytea, "
     " 'hex'), 20117))";
-/* Count and the age of the limit-th most recent accepted request. */
-static const char SQL_USER_SENDS[] =
-    "SELECT count(*), coalesce((SELECT extract(epoch FROM "
-    "  clock_timestamp() - r.created_at)::float8 "
-    "  FROM mfa.code_requests r WHERE r.contact_id = $1 "
-    "  AND r.outcome = 'sent' "
-    "  AND r.created_at > clock_timestamp() - interval '1 hour' "
-    "  ORDER BY r.created_at DESC OFFSET $2::int - 1 LIMIT 1), -1) "
-    "FROM mfa.code_requests WHERE contact_id = $1 AND outcome = 'sent' "
-    " AND created_at > clock_timestamp() - interval '1 hour'";
 static const char SQL_NUMBER_SENDS[] =
     "SELECT count(*), coalesce((SELECT extract(epoch FROM "
     "  clock_timestamp() - r.created_at)::float8 "
@@ -83,27 +96,35 @@ static const char SQL_REQUEST[] =
     "INSERT INTO mfa.code_requests (login_id, contact_id, channel, "
     " dest_hash, region, created_at, outcome) "
     "VALUES ($1, $2, $3, $4::bytea, $5, clock_timestamp(), $6)";
-/* One live code per login (schema index codes_live). */
-static const char SQL_SUPERSEDE[] =
-    "UPDATE mfa.codes SET superseded_at = clock_timestamp() "
-    "WHERE login_id = $1 AND used_at IS NULL AND superseded_at IS NULL";
-static const char SQL_DELIVERY[] =
-    "INSERT INTO mfa.deliveries (delivery_id, login_id, contact_id, "
-    " channel, kind, status) VALUES ($1, $2, $3, $4, 'code', 'queued')";
-/* Whole seconds, so the reply, the job and the row say the same time;
- * never past the login's own end. */
-static const char SQL_CODE[] =
-    "INSERT INTO mfa.codes (login_id, delivery_id, channel, code_hash, "
-    " key_id, created_at, expires_at) "
-    "VALUES ($1, $2, $3, $4::bytea, $5, clock_timestamp(), "
-    " date_trunc('second', least(clock_timestamp() + "
-    "  make_interval(secs => $6::int), "
-    "  (SELECT expires_at FROM mfa.logins WHERE login_id = $1)))) "
-    "RETURNING to_char(expires_at AT TIME ZONE 'UTC', "
-    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
-static const char SQL_LOGIN_SENT[] =
-    "UPDATE mfa.logins SET status = 'code_sent', sends = sends + 1, "
-    " last_code_at = clock_timestamp() WHERE login_id = $1";
+/*
+ * A new code in one round trip: the login's live code superseded (one
+ * live code per login, schema index codes_live: the new row reads the
+ * supersede's count, so it is inserted only after that ran), the delivery
+ * and the code (whole seconds, so the reply, the job and the row say the
+ * same time; never past the login's own end), the login's counters, the
+ * accepted request.
+ */
+static const char SQL_ISSUE[] =
+    "WITH sup AS (UPDATE mfa.codes SET superseded_at = clock_timestamp() "
+    " WHERE login_id = $1 AND used_at IS NULL AND superseded_at IS NULL "
+    " RETURNING 1), "
+    "dl AS (INSERT INTO mfa.deliveries (delivery_id, login_id, contact_id, "
+    " channel, kind, status) VALUES ($2, $1, $3, $4, 'code', 'queued')), "
+    "c AS (INSERT INTO mfa.codes (login_id, delivery_id, channel, "
+    " code_hash, key_id, created_at, expires_at) "
+    " SELECT $1::uuid, $2::uuid, $4::text, $5::bytea, $6::text, "
+    "  clock_timestamp(), date_trunc('second', least(clock_timestamp() + "
+    "  make_interval(secs => $7::int), "
+    "  (SELECT expires_at FROM mfa.logins WHERE login_id = $1))) "
+    " FROM (SELECT count(*) FROM sup) AS superseded "
+    " RETURNING expires_at), "
+    "lg AS (UPDATE mfa.logins SET status = 'code_sent', sends = sends + 1, "
+    " last_code_at = clock_timestamp() WHERE login_id = $1), "
+    "rq AS (INSERT INTO mfa.code_requests (login_id, contact_id, channel, "
+    " dest_hash, region, created_at, outcome) "
+    " VALUES ($1, $3, $4, $8::bytea, $9, clock_timestamp(), 'sent')) "
+    "SELECT to_char(expires_at AT TIME ZONE 'UTC', "
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM c";
 
 #define SEND_HEX_MAX (2 + MFA_HASH_BYTES * 2 + 1)
 
@@ -158,46 +179,25 @@ send_refuse(struct send *s, const char *status, const char *reason,
     return MFA_OK;
 }
 
-/* count and edge age from SQL_USER_SENDS / SQL_NUMBER_SENDS. */
+/* The number's SMS of the last day, under its lock (SMS only). 0 or -1. */
 static int
-send_count(struct send *s, const char *sql, const char *key, long limit,
-           long *count, double *edge_age)
-{
-    char lim[24];
-    const char *p[2] = {key, lim};
-    PGresult *res;
-
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    res = db_query(job_db(s->job), sql, 2, p);
-    if (res == NULL)
-        return -1;
-    *count = (long)codes_num(db_get(res, 0, 0), 0);
-    *edge_age = codes_num(db_get(res, 0, 1), -1);
-    PQclear(res);
-    return 0;
-}
-
-/* The policy facts; SMS first takes the number's lock. 0 or -1. */
-static int
-send_facts(struct send *s, long login_sends, double since_last,
-           struct policy_send_facts *f)
+send_number_facts(struct send *s, struct policy_send_facts *f)
 {
     const struct mfa_config *cfg = codes_cfg(s->job);
-    const char *p[1] = {s->dest_hex};
+    char lim[24];
+    const char *p[2] = {s->dest_hex, lim};
+    PGresult *res;
 
-    memset(f, 0, sizeof(*f));
-    f->login_sends = login_sends;
-    f->since_last_s = since_last;
-    f->number_edge_age_s = -1;
-    if (s->mid == METHOD_SMS &&
-        (db_exec(job_db(s->job), SQL_NUMBER_LOCK, 1, p) != 0 ||
-         send_count(s, SQL_NUMBER_SENDS, s->dest_hex,
-                    cfg->phone.max_sms_per_number_per_day, &f->number_sms,
-                    &f->number_edge_age_s) != 0))
+    if (db_exec(job_db(s->job), SQL_NUMBER_LOCK, 1, p) != 0)
         return -1;
-    return send_count(s, SQL_USER_SENDS, s->contact_id,
-                      cfg->codes.max_sends_per_user_per_hour, &f->user_sends,
-                      &f->user_edge_age_s);
+    snprintf(lim, sizeof(lim), "%ld", cfg->phone.max_sms_per_number_per_day);
+    res = db_query(job_db(s->job), SQL_NUMBER_SENDS, 2, p);
+    if (res == NULL)
+        return -1;
+    f->number_sms = (long)codes_num(db_get(res, 0, 0), 0);
+    f->number_edge_age_s = codes_num(db_get(res, 0, 1), -1);
+    PQclear(res);
+    return 0;
 }
 
 /* New code, rows, dispatch job, reply. The clear code is wiped here. */
@@ -206,11 +206,10 @@ send_issue(struct send *s)
 {
     const struct mfa_config *cfg = codes_cfg(s->job);
     const struct mfa_keys *keys = worker_keys(job_worker(s->job));
-    struct db *db = job_db(s->job);
     char code[MFA_CODE_MAX + 1], did[ADDR_UUID_LEN + 1], ad[80];
     char hhex[SEND_HEX_MAX], ttl[24], expires[40];
     unsigned char h[MFA_HASH_BYTES];
-    const char *p[6], *what = NULL;
+    const char *p[9];
     struct json_object *d, *r;
     char *sealed;
     PGresult *res;
@@ -226,48 +225,28 @@ send_issue(struct send *s)
     sodium_bin2hex(hhex + 2, sizeof(hhex) - 2, h, sizeof(h));
     sodium_memzero(h, sizeof(h));
 
-    p[0] = s->login_id;
-    if (db_exec(db, SQL_SUPERSEDE, 1, p) != 0) {
-        what = "supersede codes";
-        goto out;
-    }
-    p[0] = did;
-    p[1] = s->login_id;
-    p[2] = s->contact_id;
-    p[3] = s->method;
-    if (db_exec(db, SQL_DELIVERY, 4, p) != 0) {
-        what = "insert delivery";
-        goto out;
-    }
     snprintf(ttl, sizeof(ttl), "%ld", cfg->codes.ttl_seconds);
     p[0] = s->login_id;
     p[1] = did;
-    p[2] = s->method;
-    p[3] = hhex;
-    p[4] = keys->key_id;
-    p[5] = ttl;
-    res = db_query(db, SQL_CODE, 6, p);
-    if (res == NULL) {
-        what = "insert code";
-        goto out;
+    p[2] = s->contact_id;
+    p[3] = s->method;
+    p[4] = hhex;
+    p[5] = keys->key_id;
+    p[6] = ttl;
+    p[7] = s->dest_hex;
+    p[8] = s->region[0] ? s->region : NULL;
+    res = db_query(job_db(s->job), SQL_ISSUE, 9, p);
+    if (res == NULL || PQntuples(res) != 1) {
+        /* No row: the login vanished under its lock; never seen. */
+        PQclear(res);
+        free(sealed);
+        if (res == NULL)
+            return codes_dberr(s->job, "issue code");
+        job_fail(s->job, "login vanished while issuing a code");
+        return MFA_RETRY;
     }
     snprintf(expires, sizeof(expires), "%s", db_get(res, 0, 0));
     PQclear(res);
-    p[0] = s->login_id;
-    if (db_exec(db, SQL_LOGIN_SENT, 1, p) != 0) {
-        what = "update login";
-        goto out;
-    }
-    p[0] = s->login_id;
-    p[1] = s->contact_id;
-    p[2] = s->method;
-    p[3] = s->dest_hex;
-    p[4] = s->region[0] ? s->region : NULL;
-    p[5] = "sent";
-    if (db_exec(db, SQL_REQUEST, 6, p) != 0) {
-        what = "record request";
-        goto out;
-    }
 
     d = json_object_new_object();
     json_object_object_add(d, "delivery_id", json_object_new_string(did));
@@ -278,25 +257,22 @@ send_issue(struct send *s)
     json_object_object_add(d, "sealed", json_object_new_string(sealed));
     json_object_object_add(d, "expires_at", json_object_new_string(expires));
     job_emit(s->job, MFA_EX_DISPATCH, s->method, "dispatch.code", d);
+    free(sealed);
 
     d = json_object_new_object();
     json_object_object_add(d, "channel", json_object_new_string(s->method));
     json_object_object_add(d, "delivery_id", json_object_new_string(did));
     json_object_object_add(d, "to", json_object_new_string(s->masked));
     json_object_object_add(d, "expires_at", json_object_new_string(expires));
-    if (codes_audit(s->job, "code.sent", s->contact_id, s->login_id, d) != 0) {
-        what = "audit";
-        goto out;
-    }
+    if (codes_audit(s->job, "code.sent", s->contact_id, s->login_id, d) != 0)
+        return codes_dberr(s->job, "audit");
     log_kv(LOGL_INFO, "code issued", "login_id", s->login_id, "contact_id",
            s->contact_id, "channel", s->method, "to", s->masked, "delivery_id",
            did, "expires_at", expires, NULL);
     r = codes_reply_new(s->login_id, "sent");
     json_object_object_add(r, "expires_at", json_object_new_string(expires));
     job_reply(s->job, r);
-out:
-    free(sealed);
-    return what ? codes_dberr(s->job, what) : MFA_OK;
+    return MFA_OK;
 }
 
 /* The destination's keyed hash ("\x..." bytea text) and mask. */
@@ -306,45 +282,71 @@ send_destination(struct send *s, const struct methods *m)
     const struct mfa_keys *keys = worker_keys(job_worker(s->job));
     const char *dest = s->mid == METHOD_SMS ? m->phone : m->email;
     unsigned char h[MFA_HASH_BYTES];
-    char eh[ADDR_EMAIL_MAX + 8], ph[64];
 
     dest_hash(keys, dest, h);
     s->dest_hex[0] = '\\';
     s->dest_hex[1] = 'x';
     sodium_bin2hex(s->dest_hex + 2, sizeof(s->dest_hex) - 2, h, sizeof(h));
-    if (s->mid == METHOD_SMS)
+    /* The mask is the method's hint; only the chosen one is worked out. */
+    if (s->mid == METHOD_SMS) {
         memcpy(s->region, m->region, sizeof(s->region));
-    methods_hints(m, eh, sizeof(eh), ph, sizeof(ph));
-    snprintf(s->masked, sizeof(s->masked), "%s",
-             s->mid == METHOD_SMS ? ph : eh);
+        methods_hints(m, NULL, 0, s->masked, sizeof(s->masked));
+    } else {
+        methods_hints(m, s->masked, sizeof(s->masked), NULL, 0);
+    }
 }
 
-/* After the login checks: is the method still there, are limits kept. */
+/* After the login checks: is the method still there, are limits kept.
+ * f holds the login's and the user's counts already. */
 static enum mfa_verdict
-send_checked(struct send *s, long login_sends, double since_last)
+send_checked(struct send *s, const struct methods *m,
+             struct policy_send_facts *f)
 {
     const struct mfa_config *cfg = codes_cfg(s->job);
-    struct policy_send_facts f;
     enum policy_send pol;
-    struct methods m;
     long wait;
 
-    if (methods_check(job_db(s->job), s->contact_id,
-                      &cfg->phone.sms_allowed_regions, &m) != 0)
-        return codes_dberr(s->job, "methods");
     /* Demotion cancels the user's logins; this only covers a race. */
-    if (!m.found || !m.enabled)
+    if (!m->found || !m->enabled)
         return send_refuse(s, "expired", "user disabled", -1);
-    if (!m.offered[s->mid])
-        return send_refuse(s, "method_unavailable", m.why[s->mid], -1);
-    send_destination(s, &m);
-    if (send_facts(s, login_sends, since_last, &f) != 0)
+    if (!m->offered[s->mid])
+        return send_refuse(s, "method_unavailable", m->why[s->mid], -1);
+    send_destination(s, m);
+    if (s->mid == METHOD_SMS && send_number_facts(s, f) != 0)
         return codes_dberr(s->job, "rate facts");
     pol = policy_send_check(&cfg->codes, cfg->phone.max_sms_per_number_per_day,
-                            &f, &wait);
+                            f, &wait);
     if (pol != POLICY_SEND_OK)
         return send_refuse(s, "rate_limited", policy_send_name(pol), wait);
     return send_issue(s);
+}
+
+/* The login's own checks on the row SQL_LOGIN_LOCK read: NULL when they
+ * pass, else the refusal's status, with its reason in why. */
+static const char *
+send_login_refusal(const PGresult *res, double min_left, char *why, size_t n)
+{
+    const char *status = db_get(res, 0, 0);
+    double left = codes_num(db_get(res, 0, 2), 0);
+
+    if (strcmp(status, "locked") == 0) {
+        snprintf(why, n, "login locked");
+        return "locked";
+    }
+    if (db_get(res, 0, 1)[0] != 't') {
+        snprintf(why, n, "not offered when the login started");
+        return "method_unavailable";
+    }
+    if (strcmp(status, "pending") != 0 && strcmp(status, "code_sent") != 0)
+        snprintf(why, n, "login %s", status);
+    else if (left <= 0)
+        snprintf(why, n, "login expired");
+    else if (left < min_left)
+        /* The dispatch workers drop a code with less life than this. */
+        snprintf(why, n, "login expires too soon");
+    else
+        return NULL;
+    return "expired";
 }
 
 enum mfa_verdict
@@ -352,13 +354,12 @@ codes_code_requested(struct job *job)
 {
     const struct envelope *ev = job_event(job);
     const struct mfa_config *cfg = codes_cfg(job);
-    struct db *db = job_db(job);
+    struct policy_send_facts f;
+    struct methods m;
     struct send s;
-    const char *p[2], *status;
+    const char *p[3], *refusal;
+    char lim[24], why[40];
     PGresult *res;
-    int offered;
-    double left, since_last;
-    long sends;
 
     memset(&s, 0, sizeof(s));
     s.job = job;
@@ -371,22 +372,16 @@ codes_code_requested(struct job *job)
         return MFA_REJECT;
     }
 
-    p[0] = s.login_id;
-    res = db_query(db, SQL_OWNER, 1, p);
-    if (res == NULL)
-        return codes_dberr(job, "load login");
-    if (PQntuples(res) == 1)
-        snprintf(s.contact_id, sizeof(s.contact_id), "%s", db_get(res, 0, 0));
-    PQclear(res);
+    if (codes_owner_lock(job, s.login_id, s.contact_id) != 0)
+        return codes_dberr(job, "lock user");
     if (s.contact_id[0] == '\0')
         return send_refuse(&s, "unknown_login", "no such login", -1);
 
-    p[0] = s.contact_id;
-    if (db_exec(db, SQL_USER_LOCK, 1, p) != 0)
-        return codes_dberr(job, "lock user");
+    snprintf(lim, sizeof(lim), "%ld", cfg->codes.max_sends_per_user_per_hour);
     p[0] = s.login_id;
     p[1] = s.method;
-    res = db_query(db, SQL_LOGIN_LOCK, 2, p);
+    p[2] = lim;
+    res = db_query(job_db(job), SQL_LOGIN_LOCK, 3, p);
     if (res == NULL)
         return codes_dberr(job, "lock login");
     if (PQntuples(res) != 1) {
@@ -395,32 +390,20 @@ codes_code_requested(struct job *job)
         job_fail(job, "login vanished while locking it");
         return MFA_RETRY;
     }
-    status = db_get(res, 0, 0);
-    offered = db_get(res, 0, 1)[0] == 't';
-    left = codes_num(db_get(res, 0, 2), 0);
-    sends = (long)codes_num(db_get(res, 0, 3), 0);
-    since_last = codes_num(db_get(res, 0, 4), -1);
-    if (strcmp(status, "locked") == 0) {
+    refusal = send_login_refusal(res, (double)cfg->codes.min_remaining_seconds,
+                                 why, sizeof(why));
+    if (refusal != NULL) {
         PQclear(res);
-        return send_refuse(&s, "locked", "login locked", -1);
+        return send_refuse(&s, refusal, why, -1);
     }
-    if (!offered) {
-        PQclear(res);
-        return send_refuse(&s, "method_unavailable",
-                           "not offered when the login started", -1);
-    }
-    if (strcmp(status, "pending") != 0 && strcmp(status, "code_sent") != 0) {
-        char why[40];
-
-        snprintf(why, sizeof(why), "login %s", status);
-        PQclear(res);
-        return send_refuse(&s, "expired", why, -1);
-    }
+    memset(&f, 0, sizeof(f));
+    f.login_sends = (long)codes_num(db_get(res, 0, 3), 0);
+    f.since_last_s = codes_num(db_get(res, 0, 4), -1);
+    f.user_sends = (long)codes_num(db_get(res, 0, 5), 0);
+    f.user_edge_age_s = codes_num(db_get(res, 0, 6), -1);
+    f.number_edge_age_s = -1;
+    methods_from_row(res, 0, SEND_FACTS_COL, &cfg->phone.sms_allowed_regions,
+                     &m);
     PQclear(res);
-    if (left <= 0)
-        return send_refuse(&s, "expired", "login expired", -1);
-    /* The dispatch workers drop a code with less life than this left. */
-    if (left < (double)cfg->codes.min_remaining_seconds)
-        return send_refuse(&s, "expired", "login expires too soon", -1);
-    return send_checked(&s, sends, since_last);
+    return send_checked(&s, &m, &f);
 }

@@ -27,6 +27,10 @@
  * reply is expired (the challenge is over; start a new login), and no try
  * is counted. A duplicate of the verifying event itself gets its stored
  * reply from the runtime.
+ * Round trips: step 1 (codes_owner_lock); steps 2-5 (SQL_TRY: the
+ * counted try and what the later steps read); step 6: right, the code and
+ * the login together (SQL_USE_CODE); wrong, the failure row, and the lock
+ * when it comes; then the audit row (audit_event).
  *
  * Security notes: the typed code is only hashed (bound to the login) and
  * compared with code_hash_equal (sodium_memcmp); both hashes are wiped.
@@ -44,37 +48,46 @@
 #include "runtime/topology.h"
 #include "util/log.h"
 
-static const char SQL_OWNER[] =
-    "SELECT contact_id FROM mfa.logins WHERE login_id = $1";
-static const char SQL_USER_LOCK[] =
-    "SELECT 1 FROM mfa.users WHERE contact_id = $1 FOR NO KEY UPDATE";
-/* clock_timestamp(): the batch's now() may be older than a competing
- * worker's commit we waited for, and expiry must be judged on the clock. */
-static const char SQL_COUNT_TRY[] =
-    "UPDATE mfa.logins SET tries = tries + 1 "
-    "WHERE login_id = $1 AND status IN ('pending', 'code_sent') "
+/*
+ * Steps 2 to 5 in one round trip (the owner's row is locked already:
+ * codes_owner_lock). The conditional UPDATE counts the try and takes the
+ * login's row lock: only an open, unexpired login with tries below
+ * max_attempts gets one more. Beside it, from the statement's snapshot:
+ * the login's state (what the reply says when no try was counted: the
+ * UPDATE changed nothing then), the user's failures of the last hour and
+ * the latest live code, locked. The user's lock keeps those still: every
+ * try, failure and code of the user is written under it.
+ * clock_timestamp(): the batch's now() may be older than a competing
+ * worker's commit we waited for, and expiry must be judged on the clock.
+ */
+static const char SQL_TRY[] =
+    "WITH t AS (UPDATE mfa.logins SET tries = tries + 1 "
+    " WHERE login_id = $1 AND status IN ('pending', 'code_sent') "
     " AND expires_at > clock_timestamp() AND tries < max_attempts "
-    "RETURNING tries, max_attempts";
-static const char SQL_STATE[] =
-    "SELECT status, tries >= max_attempts FROM mfa.logins "
-    "WHERE login_id = $1";
-static const char SQL_FAILURES[] =
-    "SELECT count(*) FROM mfa.verify_failures WHERE contact_id = $1 "
-    " AND at > clock_timestamp() - interval '1 hour'";
-static const char SQL_LIVE_CODE[] =
-    "SELECT code_id, encode(code_hash, 'hex'), key_id, "
-    " expires_at <= clock_timestamp(), channel "
-    "FROM mfa.codes WHERE login_id = $1 AND used_at IS NULL "
-    " AND superseded_at IS NULL "
-    "ORDER BY code_id DESC LIMIT 1 FOR UPDATE";
+    " RETURNING tries, max_attempts) "
+    "SELECT t.tries, t.max_attempts, l.status, l.tries >= l.max_attempts, "
+    " (SELECT count(*) FROM mfa.verify_failures f "
+    "  WHERE f.contact_id = $2 "
+    "  AND f.at > clock_timestamp() - interval '1 hour'), "
+    " c.code_id, encode(c.code_hash, 'hex'), c.key_id, "
+    " c.expires_at <= clock_timestamp(), c.channel "
+    "FROM mfa.logins l LEFT JOIN t ON true "
+    "LEFT JOIN LATERAL (SELECT code_id, code_hash, key_id, expires_at, "
+    "  channel FROM mfa.codes WHERE login_id = $1 AND used_at IS NULL "
+    "  AND superseded_at IS NULL "
+    "  ORDER BY code_id DESC LIMIT 1 FOR UPDATE) c ON true "
+    "WHERE l.login_id = $1";
+/* The code consumed (only if still live) and the login verified, in one
+ * round trip; no row back: the code was spent elsewhere. */
 static const char SQL_USE_CODE[] =
-    "UPDATE mfa.codes SET used_at = clock_timestamp() "
-    "WHERE code_id = $1 AND used_at IS NULL AND superseded_at IS NULL "
-    "RETURNING 1";
-static const char SQL_VERIFIED[] =
-    "UPDATE mfa.logins SET status = 'verified', "
+    "WITH u AS (UPDATE mfa.codes SET used_at = clock_timestamp() "
+    " WHERE code_id = $1 AND used_at IS NULL AND superseded_at IS NULL "
+    " RETURNING 1), "
+    "v AS (UPDATE mfa.logins SET status = 'verified', "
     " verified_at = clock_timestamp() "
-    "WHERE login_id = $1 AND status IN ('pending', 'code_sent')";
+    " WHERE login_id = $2 AND status IN ('pending', 'code_sent') "
+    " AND EXISTS (SELECT 1 FROM u)) "
+    "SELECT 1 FROM u";
 static const char SQL_FAILURE[] =
     "INSERT INTO mfa.verify_failures (contact_id, login_id, at) "
     "VALUES ($1, $2, clock_timestamp())";
@@ -82,6 +95,20 @@ static const char SQL_LOCK[] =
     "UPDATE mfa.logins SET status = 'locked', "
     " locked_at = clock_timestamp() "
     "WHERE login_id = $1 AND status IN ('pending', 'code_sent')";
+
+/* The columns of SQL_TRY. */
+enum {
+    TRY_TRIES,
+    TRY_MAX,
+    TRY_STATUS,
+    TRY_SPENT,
+    TRY_FAILURES,
+    TRY_CODE_ID,
+    TRY_CODE_HASH,
+    TRY_KEY_ID,
+    TRY_CODE_EXPIRED,
+    TRY_CHANNEL
+};
 
 /* One submission on its way through the steps. */
 struct verify {
@@ -182,23 +209,20 @@ verify_wrong(struct verify *v, const char *reason)
 static enum mfa_verdict
 verify_right(struct verify *v, const char *code_id, const char *channel)
 {
-    const char *p[1] = {code_id};
+    const char *p[2] = {code_id, v->login_id};
     struct json_object *d;
     PGresult *res;
     int used;
 
-    res = db_query(job_db(v->job), SQL_USE_CODE, 1, p);
+    res = db_query(job_db(v->job), SQL_USE_CODE, 2, p);
     if (res == NULL)
         return codes_dberr(v->job, "use code");
     used = PQntuples(res) == 1;
     PQclear(res);
     /* Under the row lock this cannot miss; if it ever does, the code was
-     * spent elsewhere and must not verify twice. */
+     * spent elsewhere and must not verify twice (nor did the login). */
     if (!used)
         return verify_wrong(v, "code already used");
-    p[0] = v->login_id;
-    if (db_exec(job_db(v->job), SQL_VERIFIED, 1, p) != 0)
-        return codes_dberr(v->job, "verify login");
     d = json_object_new_object();
     json_object_object_add(d, "channel", json_object_new_string(channel));
     json_object_object_add(d, "tries", json_object_new_int64(v->tries));
@@ -217,82 +241,54 @@ verify_right(struct verify *v, const char *code_id, const char *channel)
     return MFA_OK;
 }
 
-/* Steps 4-6: compare with the live code. */
+/* Steps 4-6: compare with the live code SQL_TRY read (try is its row). */
 static enum mfa_verdict
-verify_compare(struct verify *v)
+verify_compare(struct verify *v, const PGresult *try)
 {
     const struct mfa_config *cfg = codes_cfg(v->job);
     const struct mfa_keys *keys = worker_keys(job_worker(v->job));
     unsigned char stored[MFA_HASH_BYTES], typed[MFA_HASH_BYTES];
-    const char *p[1] = {v->login_id}, *hex;
+    const char *hex = db_get(try, 0, TRY_CODE_HASH);
     char code_id[24], channel[8];
-    enum mfa_verdict verdict;
-    PGresult *res;
     size_t n = 0;
     int equal;
 
     if (!policy_code_wellformed(v->code, cfg->codes.length))
         return verify_wrong(v, "not a well-formed code");
-    res = db_query(job_db(v->job), SQL_LIVE_CODE, 1, p);
-    if (res == NULL)
-        return codes_dberr(v->job, "load code");
-    if (PQntuples(res) != 1) {
-        PQclear(res);
+    if (db_get(try, 0, TRY_CODE_ID) == NULL)
         return verify_wrong(v, "no live code");
-    }
-    if (db_get(res, 0, 3)[0] == 't') {
-        PQclear(res);
+    if (db_get(try, 0, TRY_CODE_EXPIRED)[0] == 't')
         return verify_answer(v, "code.expired", "expired", "code expired", -1);
-    }
-    if (strcmp(db_get(res, 0, 2), keys->key_id) != 0) {
+    if (strcmp(db_get(try, 0, TRY_KEY_ID), keys->key_id) != 0)
         /* Hashed under an earlier master key: cannot match any more. */
-        PQclear(res);
         return verify_answer(v, "code.expired", "expired",
                              "code from an earlier key", -1);
-    }
-    hex = db_get(res, 0, 1);
     if (sodium_hex2bin(stored, sizeof(stored), hex, strlen(hex), NULL, &n,
                        NULL) != 0 ||
         n != sizeof(stored)) {
-        PQclear(res);
         job_fail(v->job, "stored code hash of login %s is malformed",
                  v->login_id);
         return MFA_RETRY;
     }
-    snprintf(code_id, sizeof(code_id), "%s", db_get(res, 0, 0));
-    snprintf(channel, sizeof(channel), "%s", db_get(res, 0, 4));
-    PQclear(res);
+    snprintf(code_id, sizeof(code_id), "%s", db_get(try, 0, TRY_CODE_ID));
+    snprintf(channel, sizeof(channel), "%s", db_get(try, 0, TRY_CHANNEL));
     code_hash(keys, v->login_id, v->code, typed);
     equal = code_hash_equal(stored, typed);
     sodium_memzero(typed, sizeof(typed));
     sodium_memzero(stored, sizeof(stored));
     if (equal)
-        verdict = verify_right(v, code_id, channel);
-    else
-        verdict = verify_wrong(v, "code does not match");
-    return verdict;
+        return verify_right(v, code_id, channel);
+    return verify_wrong(v, "code does not match");
 }
 
-/* Step 2 found nothing to count: say why the login takes no tries. */
+/* Step 2 counted nothing: say why the login takes no tries, from the
+ * state SQL_TRY read beside the UPDATE. */
 static enum mfa_verdict
-verify_closed(struct verify *v)
+verify_closed(struct verify *v, const PGresult *try)
 {
-    const char *p[1] = {v->login_id};
-    PGresult *res;
-    char status[16];
-    int spent;
+    const char *status = db_get(try, 0, TRY_STATUS);
+    int spent = db_get(try, 0, TRY_SPENT)[0] == 't';
 
-    res = db_query(job_db(v->job), SQL_STATE, 1, p);
-    if (res == NULL)
-        return codes_dberr(v->job, "load login");
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        job_fail(v->job, "login vanished while locking it");
-        return MFA_RETRY;
-    }
-    snprintf(status, sizeof(status), "%s", db_get(res, 0, 0));
-    spent = db_get(res, 0, 1)[0] == 't';
-    PQclear(res);
     if (strcmp(status, "locked") == 0)
         return verify_answer(v, "code.refused", "locked", "login locked", 0);
     if (spent &&
@@ -308,14 +304,30 @@ verify_closed(struct verify *v)
     return verify_answer(v, "code.refused", "expired", "login over", -1);
 }
 
+/* Steps 2-6 on SQL_TRY's row. */
+static enum mfa_verdict
+verify_counted(struct verify *v, const PGresult *try)
+{
+    /* Step 2: no try counted, the login takes none. */
+    if (db_get(try, 0, TRY_TRIES) == NULL)
+        return verify_closed(v, try);
+    v->tries = (long)codes_num(db_get(try, 0, TRY_TRIES), 0);
+    v->max_attempts = (long)codes_num(db_get(try, 0, TRY_MAX), 1);
+    /* Step 3: the user's budget across all logins. */
+    v->failures = (long)codes_num(db_get(try, 0, TRY_FAILURES), 0);
+    if (v->failures >= v->budget)
+        return verify_lock(v, "user_failure_budget");
+    return verify_compare(v, try);
+}
+
 enum mfa_verdict
 codes_code_submitted(struct job *job)
 {
     const struct envelope *ev = job_event(job);
     const struct mfa_config *cfg = codes_cfg(job);
-    struct db *db = job_db(job);
+    enum mfa_verdict verdict;
     struct verify v;
-    const char *p[1];
+    const char *p[2];
     PGresult *res;
 
     memset(&v, 0, sizeof(v));
@@ -325,41 +337,26 @@ codes_code_submitted(struct job *job)
     v.budget = cfg->codes.max_failures_per_user_per_hour;
     v.max_attempts = cfg->codes.max_attempts;
 
-    p[0] = v.login_id;
-    res = db_query(db, SQL_OWNER, 1, p);
-    if (res == NULL)
-        return codes_dberr(job, "load login");
-    if (PQntuples(res) == 1)
-        snprintf(v.contact_id, sizeof(v.contact_id), "%s", db_get(res, 0, 0));
-    PQclear(res);
+    /* Step 1. */
+    if (codes_owner_lock(job, v.login_id, v.contact_id) != 0)
+        return codes_dberr(job, "lock user");
     if (v.contact_id[0] == '\0')
         return verify_answer(&v, "code.refused", "unknown_login",
                              "no such login", -1);
-    p[0] = v.contact_id;
-    if (db_exec(db, SQL_USER_LOCK, 1, p) != 0)
-        return codes_dberr(job, "lock user");
 
     /* Step 2: the try is counted before anything else is looked at. */
     p[0] = v.login_id;
-    res = db_query(db, SQL_COUNT_TRY, 1, p);
+    p[1] = v.contact_id;
+    res = db_query(job_db(job), SQL_TRY, 2, p);
     if (res == NULL)
         return codes_dberr(job, "count try");
     if (PQntuples(res) != 1) {
+        /* The owner query saw it; logins are never deleted here. */
         PQclear(res);
-        return verify_closed(&v);
+        job_fail(job, "login vanished while locking it");
+        return MFA_RETRY;
     }
-    v.tries = (long)codes_num(db_get(res, 0, 0), 0);
-    v.max_attempts = (long)codes_num(db_get(res, 0, 1), 1);
+    verdict = verify_counted(&v, res);
     PQclear(res);
-
-    /* Step 3: the user's budget across all logins. */
-    p[0] = v.contact_id;
-    res = db_query(db, SQL_FAILURES, 1, p);
-    if (res == NULL)
-        return codes_dberr(job, "count failures");
-    v.failures = (long)codes_num(db_get(res, 0, 0), 0);
-    PQclear(res);
-    if (v.failures >= v.budget)
-        return verify_lock(&v, "user_failure_budget");
-    return verify_compare(&v);
+    return verdict;
 }

@@ -2,7 +2,9 @@
  * effects.c - the consequences of a contact event beyond mfa.users.
  *
  * Called by handler.c inside the runtime's transaction; follow-ups go
- * through job_emit() and are published only after COMMIT. Security notes:
+ * through job_emit() and are published only after COMMIT. effects_commit()
+ * writes the user's row (record.h's statement) and its consequences in
+ * one round trip. Security notes:
  * a changed destination must end the codes already on their way to the
  * old one (so a code sent to a mailbox or number the user lost cannot be
  * used), and the old address is told of the change so a takeover through
@@ -23,21 +25,31 @@
 
 #define EFFECTS_ACTOR "mfa-contact-sync"
 
-/* A live code is neither used nor superseded; its login is the user's. */
-static const char SQL_SUPERSEDE[] =
-    "UPDATE mfa.codes c SET superseded_at = now() "
-    "FROM mfa.logins l "
-    "WHERE c.login_id = l.login_id AND l.contact_id = $1 "
-    "AND ($2::text IS NULL OR c.channel = $2) "
-    "AND c.used_at IS NULL AND c.superseded_at IS NULL";
-
-static const char SQL_CANCEL[] =
-    "UPDATE mfa.logins SET status = 'cancelled' "
-    "WHERE contact_id = $1 AND status IN ('pending', 'code_sent')";
-
-static const char SQL_NOTICE[] =
-    "INSERT INTO mfa.deliveries (delivery_id, login_id, contact_id, kind, "
-    "channel, status) VALUES ($1, NULL, $2, 'notice', 'email', 'queued')";
+/*
+ * The user's row and its consequences in one statement. The codes and
+ * logins touched are the user's, whose row this transaction has locked
+ * (record_load) before any of them: every writer of those rows takes the
+ * user's lock first, so their order inside the statement cannot deadlock.
+ * A live code is neither used nor superseded; its login is the user's.
+ * Each consequence is off (a one-time filter, nothing scanned) unless its
+ * parameter asks for it: $20 the channels whose codes end, $21 cancel the
+ * open logins, $22 the notice delivery's id.
+ */
+static const char SQL_COMMIT[] =
+    "WITH u AS (" RECORD_UPDATE_SQL "), "
+    "c AS (UPDATE mfa.codes c SET superseded_at = now() "
+    " FROM mfa.logins l "
+    " WHERE $20::text[] IS NOT NULL AND c.login_id = l.login_id "
+    " AND l.contact_id = $1 AND c.channel = ANY ($20::text[]) "
+    " AND c.used_at IS NULL AND c.superseded_at IS NULL), "
+    "l AS (UPDATE mfa.logins SET status = 'cancelled' "
+    " WHERE $21::boolean AND contact_id = $1 "
+    " AND status IN ('pending', 'code_sent')), "
+    "n AS (INSERT INTO mfa.deliveries (delivery_id, contact_id, kind, "
+    " channel, status) "
+    " SELECT $22::uuid, $1::text, 'notice', 'email', 'queued' "
+    " WHERE $22::uuid IS NOT NULL) "
+    "SELECT 1";
 
 void
 effects_mask_email(const char *email, char *out, size_t n)
@@ -58,20 +70,21 @@ effects_mask_phone(const char *e164, char *out, size_t n)
 }
 
 int
-effects_supersede_codes(struct db *db, const char *contact_id,
-                        const char *channel)
+effects_commit(struct db *db, const struct contact_rec *r, int64_t at_us,
+               int email_changed, const struct effects_set *fx, char *notice_id)
 {
-    const char *p[2] = {contact_id, channel};
+    const char *p[REC_NPARAMS + 3];
+    char at[40];
 
-    return db_exec(db, SQL_SUPERSEDE, 2, p);
-}
-
-int
-effects_cancel_logins(struct db *db, const char *contact_id)
-{
-    const char *p[1] = {contact_id};
-
-    return db_exec(db, SQL_CANCEL, 1, p);
+    record_params(r, at_us, email_changed, at, p);
+    p[REC_NPARAMS] = fx->supersede;
+    p[REC_NPARAMS + 1] = fx->cancel_logins ? "true" : "false";
+    p[REC_NPARAMS + 2] = NULL;
+    if (fx->notice) {
+        addr_uuid_new(notice_id);
+        p[REC_NPARAMS + 2] = notice_id;
+    }
+    return db_exec(db, SQL_COMMIT, REC_NPARAMS + 3, p);
 }
 
 /* json-c string or null. */
@@ -81,19 +94,15 @@ effects_str(const char *s)
     return s != NULL ? json_object_new_string(s) : NULL;
 }
 
-int
+void
 effects_notice(struct job *job, const struct contact_rec *now,
-               const char *old_email)
+               const char *old_email, const char *notice_id)
 {
-    char id[ADDR_UUID_LEN + 1], masked[ADDR_EMAIL_MAX + 8];
-    const char *p[2] = {id, now->contact_id};
+    char masked[ADDR_EMAIL_MAX + 8];
     struct json_object *d;
 
-    addr_uuid_new(id);
-    if (db_exec(job_db(job), SQL_NOTICE, 2, p) != 0)
-        return -1;
     d = json_object_new_object();
-    json_object_object_add(d, "delivery_id", json_object_new_string(id));
+    json_object_object_add(d, "delivery_id", json_object_new_string(notice_id));
     json_object_object_add(d, "contact_id",
                            json_object_new_string(now->contact_id));
     json_object_object_add(d, "template",
@@ -104,8 +113,7 @@ effects_notice(struct job *job, const struct contact_rec *now,
     job_emit(job, MFA_EX_DISPATCH, "email", "dispatch.notice", d);
     effects_mask_email(old_email, masked, sizeof(masked));
     log_kv(LOGL_INFO, "change notice queued", "contact_id", now->contact_id,
-           "delivery_id", id, "to", masked, NULL);
-    return 0;
+           "delivery_id", notice_id, "to", masked, NULL);
 }
 
 int

@@ -12,23 +12,32 @@
 
 #include "record.h"
 
-/* Ends the live codes of contact_id's logins on channel ("email", "sms"),
- * or on every channel when channel is NULL. 0 or -1. */
-int effects_supersede_codes(struct db *db, const char *contact_id,
-                            const char *channel)
-    __attribute__((warn_unused_result));
-
-/* Cancels contact_id's open logins (pending, code_sent). 0 or -1. */
-int effects_cancel_logins(struct db *db, const char *contact_id)
-    __attribute__((warn_unused_result));
+/* What a change of the user's row brings about besides. */
+struct effects_set {
+    /* Channels whose live codes end ("{email}", "{sms}", "{email,sms}"),
+     * NULL for none. */
+    const char *supersede;
+    int cancel_logins; /* end the open logins (pending, code_sent) */
+    int notice;        /* queue a change notice delivery (effects_notice) */
+};
 
 /*
- * Tells old_email that the contact details of now changed: a queued
- * notice delivery row and a dispatch.notice job for mfa-email (published
- * after COMMIT). 0 or -1.
+ * Writes r back over the user's row (RECORD_UPDATE_SQL: applied at at_us,
+ * email_changed moves email_set_at) and does what fx asks, all in one
+ * round trip. With fx->notice, notice_id (ADDR_UUID_LEN + 1 bytes) gets
+ * the id of the queued notice delivery row for effects_notice(). 0 or -1.
  */
-int effects_notice(struct job *job, const struct contact_rec *now,
-                   const char *old_email) __attribute__((warn_unused_result));
+int effects_commit(struct db *db, const struct contact_rec *r, int64_t at_us,
+                   int email_changed, const struct effects_set *fx,
+                   char *notice_id) __attribute__((warn_unused_result));
+
+/*
+ * Tells old_email that the contact details of now changed: the
+ * dispatch.notice job for mfa-email (published after COMMIT) of the
+ * delivery row notice_id that effects_commit() queued.
+ */
+void effects_notice(struct job *job, const struct contact_rec *now,
+                    const char *old_email, const char *notice_id);
 
 /*
  * One mfa.audit row by mfa-contact-sync for the job's event. detail (may

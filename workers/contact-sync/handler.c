@@ -129,7 +129,8 @@ sync_detail(const struct contact_rec *r, int email_changed, int phone_changed,
 /*
  * Writes s->now over s->old and carries out what changed: a new email is
  * unconfirmed, a new number is no longer blocked, the old destinations'
- * codes end, the old confirmed address hears of it.
+ * codes end, the old confirmed address hears of it (the writes in one
+ * round trip: effects_commit).
  */
 static enum mfa_verdict
 sync_commit_change(struct sync *s, const char *action)
@@ -139,7 +140,8 @@ sync_commit_change(struct sync *s, const char *action)
     int phone_changed = !record_same(o->phone_e164, n->phone_e164);
     int notice = (email_changed || phone_changed) && o->email != NULL &&
                  o->email_confirmed && n->enabled;
-    char em[ADDR_EMAIL_MAX + 8], ph[64];
+    char em[ADDR_EMAIL_MAX + 8], ph[64], nid[ADDR_UUID_LEN + 1];
+    struct effects_set fx = {.notice = notice};
     struct json_object *detail;
 
     if (email_changed)
@@ -150,17 +152,17 @@ sync_commit_change(struct sync *s, const char *action)
      * number starts clean. */
     if (phone_changed)
         record_set(&n->phone_sms_blocked, NULL);
-    if (record_update(job_db(s->job), n, s->ev->occurred_at_us,
-                      email_changed) != 0)
+    if (email_changed && phone_changed)
+        fx.supersede = "{email,sms}";
+    else if (email_changed)
+        fx.supersede = "{email}";
+    else if (phone_changed)
+        fx.supersede = "{sms}";
+    if (effects_commit(job_db(s->job), n, s->ev->occurred_at_us, email_changed,
+                       &fx, nid) != 0)
         return sync_dberr(s, "update user");
-    if (email_changed &&
-        effects_supersede_codes(job_db(s->job), s->contact_id, "email") != 0)
-        return sync_dberr(s, "supersede email codes");
-    if (phone_changed &&
-        effects_supersede_codes(job_db(s->job), s->contact_id, "sms") != 0)
-        return sync_dberr(s, "supersede sms codes");
-    if (notice && effects_notice(s->job, n, o->email) != 0)
-        return sync_dberr(s, "change notice");
+    if (notice)
+        effects_notice(s->job, n, o->email, nid);
     detail = sync_detail(n, email_changed, phone_changed, notice);
     if (effects_audit(s->job, action, s->contact_id, detail) != 0)
         return sync_dberr(s, "audit");
@@ -283,6 +285,8 @@ static enum mfa_verdict
 sync_demote(struct sync *s)
 {
     struct db *db = job_db(s->job);
+    const struct effects_set fx = {.supersede = "{email,sms}",
+                                   .cancel_logins = 1};
 
     if (record_load(db, s->contact_id, s->ev->occurred_at_us, 0, &s->old,
                     &s->found) != 0)
@@ -293,13 +297,9 @@ sync_demote(struct sync *s)
         return sync_stale(s);
     record_copy(&s->now, &s->old);
     s->now.enabled = 0;
-    if (record_update(db, &s->now, s->ev->occurred_at_us, 0) != 0)
-        return sync_dberr(s, "update user");
     /* A demoted user must not finish a login already under way. */
-    if (effects_cancel_logins(db, s->contact_id) != 0)
-        return sync_dberr(s, "cancel logins");
-    if (effects_supersede_codes(db, s->contact_id, NULL) != 0)
-        return sync_dberr(s, "supersede codes");
+    if (effects_commit(db, &s->now, s->ev->occurred_at_us, 0, &fx, NULL) != 0)
+        return sync_dberr(s, "update user");
     if (effects_audit(s->job, "contact.demoted", s->contact_id, NULL) != 0)
         return sync_dberr(s, "audit");
     effects_synced(s->job, &s->now);

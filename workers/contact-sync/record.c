@@ -1,13 +1,14 @@
 /*
  * record.c - the mfa.users row of one contact: load (locked), insert,
- * update, confirm.
+ * update (the statement is in record.h: effects.c runs it with the
+ * change's consequences), confirm.
  *
  * Called by handler.c inside the runtime's transaction. The row is read
  * FOR UPDATE so two workers applying events of the same contact take turns
  * and the occurred_at comparison (ordering) cannot race. Values travel as
  * query parameters only. Email and phone columns are writable by mfa_worker
- * alone (schema/006_contacts.sql); this file holds the statements that
- * write them.
+ * alone (schema/006_contacts.sql); this file and record.h hold the
+ * statements that write them.
  */
 #include "record.h"
 
@@ -41,22 +42,9 @@ static const char SQL_INSERT[] =
     "$15, $16, $17, $18, $18) "
     "ON CONFLICT (contact_id) DO NOTHING RETURNING 1";
 
-static const char SQL_UPDATE[] =
-    "UPDATE mfa.users SET organization_id = $2, display_name = $3, "
-    "email = $4, email_status = $5, email_reason = $6, "
-    "email_confirmed = $7, phone_input = $8, phone_e164 = $9, "
-    "phone_status = $10, phone_reason = $11, phone_type = $12, "
-    "phone_sms_capable = $13, phone_sms_blocked = $14, country = $15, "
-    "locale = $16, enabled = $17, last_applied_at = $18, "
-    "email_set_at = CASE WHEN $19::boolean THEN $18 ELSE email_set_at END, "
-    "updated_at = now() "
-    "WHERE contact_id = $1";
-
 static const char SQL_CONFIRM[] =
     "UPDATE mfa.users SET email_confirmed = true, updated_at = now() "
     "WHERE contact_id = $1";
-
-#define REC_NPARAMS 19
 
 void
 record_time_text(int64_t us, char out[40])
@@ -195,11 +183,13 @@ out:
     return rc;
 }
 
-/* The parameters shared by INSERT and UPDATE, in SQL_UPDATE's order. */
-static void
-record_params(const struct contact_rec *r, const char *at, int email_changed,
-              const char *p[REC_NPARAMS])
+/* The parameters shared by INSERT and UPDATE, in RECORD_UPDATE_SQL's
+ * order. */
+void
+record_params(const struct contact_rec *r, int64_t at_us, int email_changed,
+              char at[40], const char *p[REC_NPARAMS])
 {
+    record_time_text(at_us, at);
     p[0] = r->contact_id;
     p[1] = r->organization_id;
     p[2] = r->display_name;
@@ -229,8 +219,7 @@ record_insert(struct db *db, const struct contact_rec *r, int64_t at_us)
     PGresult *res;
     int rc = -1;
 
-    record_time_text(at_us, at);
-    record_params(r, at, 1, p);
+    record_params(r, at_us, 1, at, p);
     res = db_query(db, SQL_INSERT, REC_NPARAMS - 1, p);
     if (res == NULL)
         goto out;
@@ -238,18 +227,6 @@ record_insert(struct db *db, const struct contact_rec *r, int64_t at_us)
 out:
     PQclear(res);
     return rc;
-}
-
-int
-record_update(struct db *db, const struct contact_rec *r, int64_t at_us,
-              int email_changed)
-{
-    const char *p[REC_NPARAMS];
-    char at[40];
-
-    record_time_text(at_us, at);
-    record_params(r, at, email_changed, p);
-    return db_exec(db, SQL_UPDATE, REC_NPARAMS, p);
 }
 
 int

@@ -61,11 +61,27 @@ int record_insert(struct db *db, const struct contact_rec *r, int64_t at_us)
     __attribute__((warn_unused_result));
 
 /*
- * Writes every field of r back and sets last_applied_at to at_us;
- * email_changed moves email_set_at to at_us too. 0 or -1.
+ * The UPDATE that writes every field of a record back and sets
+ * last_applied_at to $18; $19 (email_changed) moves email_set_at there
+ * too. Its parameters come from record_params(); effects_commit() runs it
+ * together with the change's consequences.
  */
-int record_update(struct db *db, const struct contact_rec *r, int64_t at_us,
-                  int email_changed) __attribute__((warn_unused_result));
+#define RECORD_UPDATE_SQL                                                      \
+    "UPDATE mfa.users SET organization_id = $2, display_name = $3, "           \
+    "email = $4, email_status = $5, email_reason = $6, "                       \
+    "email_confirmed = $7, phone_input = $8, phone_e164 = $9, "                \
+    "phone_status = $10, phone_reason = $11, phone_type = $12, "               \
+    "phone_sms_capable = $13, phone_sms_blocked = $14, country = $15, "        \
+    "locale = $16, enabled = $17, last_applied_at = $18, "                     \
+    "email_set_at = CASE WHEN $19::boolean THEN $18 ELSE email_set_at END, "   \
+    "updated_at = now() "                                                      \
+    "WHERE contact_id = $1"
+#define REC_NPARAMS 19
+
+/* RECORD_UPDATE_SQL's parameters for r applied at at_us; at is their
+ * storage (record_time_text). */
+void record_params(const struct contact_rec *r, int64_t at_us,
+                   int email_changed, char at[40], const char *p[REC_NPARAMS]);
 
 /* Marks the current email confirmed (no ordering field moves). 0 or -1. */
 int record_confirm_email(struct db *db, const char *contact_id)
