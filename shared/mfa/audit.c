@@ -21,6 +21,11 @@
 static const char SQL_AUDIT[] =
     "INSERT INTO mfa.audit (actor, action, contact_id, login_id, event_id, "
     " detail) VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
+/* The rows of a batch in one statement (db_defer_rows). */
+static const char SQL_AUDIT_ROWS[] =
+    "INSERT INTO mfa.audit (actor, action, contact_id, login_id, event_id, "
+    " detail) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+    " $4::uuid[], $5::uuid[], $6::jsonb[])";
 
 /* "" means "none" for an id: SQL NULL (a uuid column would refuse ""). */
 static const char *
@@ -42,7 +47,7 @@ audit_write(struct db *db, const char *actor, const char *action,
                         detail_json};
 
     /* Nothing reads an audit row back in the same transaction. */
-    return db_defer(db, SQL_AUDIT, 6, p);
+    return db_defer_rows(db, SQL_AUDIT, SQL_AUDIT_ROWS, 6, p);
 }
 
 int

@@ -76,6 +76,17 @@ int db_pipeline(struct db *db, struct db_stmt *st, int n)
  */
 int db_defer(struct db *db, const char *sql, int nparams,
              const char *const *params) __attribute__((warn_unused_result));
+/*
+ * Same, for a row many events add (an INSERT ... VALUES): bulk is its
+ * many-rows form (static too), which gets every parameter as an array
+ * literal of the kept rows' values ("INSERT ... SELECT * FROM
+ * unnest($1::text[], ...)"); kept rows of the same bulk go as one
+ * statement, so use it only where no other kept write depends on the
+ * order (no foreign key between them).
+ */
+int db_defer_rows(struct db *db, const char *sql, const char *bulk,
+                  int nparams, const char *const *params)
+    __attribute__((warn_unused_result));
 /* The kept statements, as db_pipeline() input (valid until db_later_clear);
  * and forgetting them (after their pipeline, or a rollback). */
 int db_later_stmts(struct db *db, struct db_stmt *st, int max);

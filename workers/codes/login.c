@@ -47,6 +47,12 @@ static const char SQL_INSERT[] =
     " user_agent, expires_at, max_attempts) "
     "VALUES ($1, $2, $3, $4::text[], $5, $6, "
     " now() + make_interval(secs => $7::int), $8::int)";
+static const char SQL_INSERT_ROWS[] =
+    "INSERT INTO mfa.logins (login_id, contact_id, status, methods, ip, "
+    " user_agent, expires_at, max_attempts) "
+    "SELECT l, c, s, m::text[], i, a, now() + make_interval(secs => t), x "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    " $6::text[], $7::int[], $8::int[]) AS r(l, c, s, m, i, a, t, x)";
 
 #define LOGIN_HINT_MAX (ADDR_EMAIL_MAX + 8)
 
@@ -203,7 +209,7 @@ codes_login_started(struct job *job)
         job_fail(job, "data.login_id: a login with this id already exists");
         return MFA_REJECT;
     }
-    if (db_defer(job_db(job), SQL_INSERT, 8, p) != 0)
+    if (db_defer_rows(job_db(job), SQL_INSERT, SQL_INSERT_ROWS, 8, p) != 0)
         return codes_dberr(job, "insert login");
 
     status = any ? "pending" : "no_method";
