@@ -189,7 +189,7 @@ def render(r, d, cfg):
     w("- workers run with MFA_CODES_TTL_SECONDS=600 (codes of one phase are "
       "submitted in a later one), MFA_AMQP_HEARTBEAT_SECONDS=60, everything "
       "else config/mfa.yaml's defaults (prefetch 100, batch 50, smtp "
-      "concurrency 8, sms concurrency 32, log level info)")
+      "concurrency 8, sms concurrency 128, log level info)")
     w("")
     if d.get("notes"):
         w("## Notes")
@@ -273,7 +273,7 @@ def section_why(w, r, d):
     if s.get("available") and r.get("sms_ratio_to_sequential") is not None \
             and r["sms_ratio_to_sequential"] < 45:
         seq = s.get("sequential_per_s") or 0
-        conc = int(str(s.get("concurrency") or 32).split()[0])
+        conc = int(str(s.get("concurrency") or 128).split()[0])
         w("- **mfa-sms %s msgs/s = %s x one-at-a-time (%s/s).** With %s ms per "
           "answer, N requests in flight give at most N / %.3f s; sms.concurrency "
           "is %s, a ceiling of %.0f/s = %.0f x. 45 x needs 45 or more in "

@@ -311,48 +311,67 @@ out:
     return rc;
 }
 
-/* One encoded octet: "=XX". */
+/* 1 when s[i] must be encoded at the start of an encoded line: a "." or
+ * "From " there would not survive careless relays and mbox. */
 static int
-qp_hex(struct buf *out, unsigned char c)
+qp_guard(const unsigned char *s, size_t i, size_t len)
 {
-    return buf_printf(out, "=%02X", c);
+    return s[i] == '.' ||
+           (s[i] == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0);
 }
 
-/* One input line (without its line end) to one or more encoded lines. */
+/* One input line (without its line end) to one or more encoded lines,
+ * each built in line[] and appended whole. */
 static int
 qp_line(struct buf *out, const unsigned char *s, size_t len)
 {
+    static const char hex[] = "0123456789ABCDEF";
+    /* At most 75 octets and "=\r\n", or 76 and "\r\n". */
+    char line[MAIL_QP_LINE + 3];
     size_t col = 0;
 
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = s[i];
-        int last = i + 1 == len;
-        int lit = (c >= 33 && c <= 126 && c != '=') ||
-                  ((c == ' ' || c == '\t') && !last);
+        unsigned char c;
+        int last, lit;
         size_t w;
 
-        /* A leading "." or "From " survives careless relays and mbox. */
-        if (col == 0 && (c == '.' || (c == 'F' && len - i >= 5 &&
-                                      memcmp(s + i, "From ", 5) == 0)))
+        /* The common case, in short: an octet that stays as it is, inside
+         * an encoded line (not its first, nor the input line's last, and
+         * room left); the rules below give the same for it. */
+        while (col > 0 && col < MAIL_QP_LINE - 1 && i + 1 < len &&
+               ((s[i] >= 33 && s[i] <= 126 && s[i] != '=') || s[i] == ' ' ||
+                s[i] == '\t'))
+            line[col++] = (char)s[i++];
+        c = s[i];
+        last = i + 1 == len;
+        lit = (c >= 33 && c <= 126 && c != '=') ||
+              ((c == ' ' || c == '\t') && !last);
+        if (col == 0 && qp_guard(s, i, len))
             lit = 0;
         w = lit ? 1 : 3;
         /* Room for w octets, and for the "=" of a soft break unless this
          * is the line's last octet. */
         if (col + w > (last ? MAIL_QP_LINE : MAIL_QP_LINE - 1)) {
-            if (buf_puts(out, "=\r\n") != 0)
+            memcpy(line + col, "=\r\n", 3);
+            if (buf_append(out, line, col + 3) != 0)
                 return -1;
             col = 0;
             /* The new line starts here: the same rule as above (a soft
              * break before "From " was found by tests/fuzz). */
-            if (c == '.' || (c == 'F' && len - i >= 5 &&
-                             memcmp(s + i, "From ", 5) == 0))
+            if (qp_guard(s, i, len))
                 lit = 0, w = 3;
         }
-        if (lit ? buf_append(out, &c, 1) != 0 : qp_hex(out, c) != 0)
-            return -1;
+        if (lit) {
+            line[col] = (char)c;
+        } else {
+            line[col] = '=';
+            line[col + 1] = hex[c >> 4];
+            line[col + 2] = hex[c & 0xF];
+        }
         col += w;
     }
-    return buf_puts(out, "\r\n");
+    memcpy(line + col, "\r\n", 2);
+    return buf_append(out, line, col + 2);
 }
 
 int

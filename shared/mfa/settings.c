@@ -180,7 +180,7 @@ const struct cfg_decl mfa_config_table[] = {
 
     STR(sms, twilio_api_base, "https://api.twilio.com", check_http_url,
         0, "Twilio API base URL (a mock in tests)"),
-    INT(sms, concurrency, "32", 1, 1024, "Twilio requests in flight"),
+    INT(sms, concurrency, "128", 1, 1024, "Twilio requests in flight"),
     INT(sms, timeout_seconds, "15", 1, 120, "per request"),
     STR(sms, status_callback, "", check_opt_http_url, 0,
         "Twilio StatusCallback URL; empty = none"),

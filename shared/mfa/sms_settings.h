@@ -6,7 +6,8 @@
  *                         "from": "+E.164"}
  *   secret_sealed  seal_b64(keys->settings, "settings:sms", secret)
  * Written by `mfactl settings sms set|clear`, read by mfa-sms for every
- * job (so an operator's change applies without a restart).
+ * job (so an operator's change applies without a restart; the checks of
+ * an unchanged row are remembered, see struct sms_settings_cache).
  */
 #ifndef MFA_SMS_SETTINGS_H
 #define MFA_SMS_SETTINGS_H
@@ -30,6 +31,41 @@
  */
 int sms_settings_load(struct db *db, const struct mfa_keys *keys,
                       struct twilio_account *out, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/*
+ * For mfa-sms, which reads the row in the query that reads the user's
+ * phone (one round trip instead of two): the join to add to that query
+ * and its four columns, in the order sms_settings_use takes them.
+ */
+#define SMS_SETTINGS_JOIN                                                      \
+    "LEFT JOIN mfa.settings s ON s.name = '" SMS_SETTINGS_NAME "'"
+#define SMS_SETTINGS_COLUMNS                                                   \
+    "s.value->>'client_id', s.value->>'account_sid', s.value->>'from', "       \
+    "s.secret_sealed"
+#define SMS_SETTINGS_NCOLUMNS 4
+
+/*
+ * The last row that passed the checks, by a digest of its fields: the row
+ * is still read for every job, but the checks (libphonenumber on the From
+ * number, the SIDs) run again only when a field changed. The secret is
+ * not kept: it is opened for every job. Zero it before the first use.
+ */
+struct sms_settings_cache {
+    unsigned char digest[32];
+    int valid;
+    struct twilio_account acct; /* secret always "" */
+};
+
+/*
+ * sms_settings_load's work on a row already read: row `row` of res, the
+ * SMS_SETTINGS_COLUMNS from column `col` on (all NULL when there is no
+ * row). cache may be NULL. Returns 1, 0 or -2 as sms_settings_load does.
+ */
+int sms_settings_use(const PGresult *res, int row, int col,
+                     const struct mfa_keys *keys,
+                     struct sms_settings_cache *cache,
+                     struct twilio_account *out, char *why, size_t whylen)
     __attribute__((warn_unused_result));
 
 /* Inserts or replaces the row, the secret sealed; by -> updated_by.

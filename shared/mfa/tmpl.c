@@ -372,23 +372,31 @@ tmpl_locale(const struct tmpl_set *s, const char *want)
     return s->locs[s->def].name;
 }
 
+/* The entity for an HTML special character, or NULL. */
+static const char *
+tmpl_entity(char c)
+{
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&#39;";
+    default: return NULL;
+    }
+}
+
 int
 tmpl_html_escape(struct buf *out, const char *s)
 {
-    for (; *s; s++) {
-        const char *e = NULL;
-        int rc;
+    /* Runs of plain text are copied whole, entities one by one. */
+    while (*s) {
+        size_t n = strcspn(s, "&<>\"'");
 
-        switch (*s) {
-        case '&': e = "&amp;"; break;
-        case '<': e = "&lt;"; break;
-        case '>': e = "&gt;"; break;
-        case '"': e = "&quot;"; break;
-        case '\'': e = "&#39;"; break;
-        default: break;
-        }
-        rc = e ? buf_puts(out, e) : buf_append(out, s, 1);
-        if (rc != 0)
+        if (n > 0 && buf_append(out, s, n) != 0)
+            return -1;
+        s += n;
+        if (*s && buf_puts(out, tmpl_entity(*s++)) != 0)
             return -1;
     }
     return 0;
@@ -400,12 +408,23 @@ tmpl_html_escape(struct buf *out, const char *s)
 static int
 tmpl_put_line(struct buf *out, const char *v, int html)
 {
-    for (; *v; v++) {
-        char c[2] = {((unsigned char)*v < 0x20 || *v == 0x7f) ? ' ' : *v,
-                     '\0'};
+    while (*v) {
+        size_t n = 0;
+        const char *e;
 
-        if (html ? tmpl_html_escape(out, c) != 0 : buf_append(out, c, 1) != 0)
+        /* A run that needs no change. */
+        while (v[n] && (unsigned char)v[n] >= 0x20 && v[n] != 0x7f &&
+               (!html || tmpl_entity(v[n]) == NULL))
+            n++;
+        if (n > 0 && buf_append(out, v, n) != 0)
             return -1;
+        v += n;
+        if (*v == '\0')
+            break;
+        e = html ? tmpl_entity(*v) : NULL;
+        if (e ? buf_puts(out, e) != 0 : buf_append(out, " ", 1) != 0)
+            return -1;
+        v++;
     }
     return 0;
 }
@@ -448,8 +467,8 @@ tmpl_render(const struct tmpl_set *s, const char *locale, const char *file,
                     break;
                 }
             rc = f->one_line ? tmpl_put_line(out, v, f->html)
-                 : f->html     ? tmpl_html_escape(out, v)
-                               : buf_puts(out, v);
+                 : f->html   ? tmpl_html_escape(out, v)
+                             : buf_puts(out, v);
         }
         if (rc != 0) {
             snprintf(err, errlen, "template %s/%s: rendered text too long",

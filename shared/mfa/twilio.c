@@ -170,21 +170,39 @@ out:
     return rc;
 }
 
-/* name=escaped(value)&... ; the escaped copy is wiped (it may hold the
- * code). */
-static int
-twilio_form_add(struct twilio_call *tc, CURL *easy, const char *name,
-                const char *value)
-{
-    char *esc = curl_easy_escape(easy, value, 0);
-    int rc;
+/* RFC 3986 unreserved: what curl_easy_escape leaves as it is. */
+#define TWILIO_UNRESERVED                                                      \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
-    if (esc == NULL)
+/* &name=value, value percent-encoded as curl_easy_escape does (every
+ * other octet as %XX), straight into the form: no escaped copy of the
+ * code to wipe, no allocation per field. */
+static int
+twilio_form_add(struct twilio_call *tc, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    if ((tc->form.len && buf_append(&tc->form, "&", 1) != 0) ||
+        buf_puts(&tc->form, name) != 0 || buf_append(&tc->form, "=", 1) != 0)
         return -1;
-    rc = buf_printf(&tc->form, "%s%s=%s", tc->form.len ? "&" : "", name, esc);
-    sodium_memzero(esc, strlen(esc));
-    curl_free(esc);
-    return rc;
+    while (*value) {
+        size_t n = strspn(value, TWILIO_UNRESERVED);
+        unsigned char c;
+        char esc[3];
+
+        if (n > 0 && buf_append(&tc->form, value, n) != 0)
+            return -1;
+        value += n;
+        if (*value == '\0')
+            break;
+        c = (unsigned char)*value++;
+        esc[0] = '%';
+        esc[1] = hex[c >> 4];
+        esc[2] = hex[c & 0xF];
+        if (buf_append(&tc->form, esc, 3) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static size_t
@@ -213,9 +231,9 @@ twilio_call_start(struct twilio_call *tc, CURL *easy,
     buf_init(&tc->form, TWILIO_FORM_MAX);
     buf_init(&tc->answer, TWILIO_ANSWER_MAX);
     tc->easy = easy;
-    if (twilio_form_add(tc, easy, "To", m->to) != 0 ||
-        twilio_form_add(tc, easy, "From", tc->from) != 0 ||
-        twilio_form_add(tc, easy, "Body", m->body) != 0)
+    if (twilio_form_add(tc, "To", m->to) != 0 ||
+        twilio_form_add(tc, "From", tc->from) != 0 ||
+        twilio_form_add(tc, "Body", m->body) != 0)
         goto toolong;
     if (m->validity_s != 0) {
         long v = m->validity_s < 1                     ? 1
@@ -223,11 +241,11 @@ twilio_call_start(struct twilio_call *tc, CURL *easy,
                                                        : m->validity_s;
 
         snprintf(validity, sizeof(validity), "%ld", v);
-        if (twilio_form_add(tc, easy, "ValidityPeriod", validity) != 0)
+        if (twilio_form_add(tc, "ValidityPeriod", validity) != 0)
             goto toolong;
     }
     if (m->status_callback != NULL && m->status_callback[0] != '\0' &&
-        twilio_form_add(tc, easy, "StatusCallback", m->status_callback) != 0)
+        twilio_form_add(tc, "StatusCallback", m->status_callback) != 0)
         goto toolong;
 
     curl_easy_setopt(easy, CURLOPT_URL, tc->url);

@@ -76,12 +76,24 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+    size_t room = b->data ? b->cap - b->len : 0; /* NUL included */
     va_list cp;
     int n;
 
+    /* Straight into the free space; formatted again only when it did
+     * not fit (rare: the buffer doubles as it grows). */
     va_copy(cp, ap);
-    n = vsnprintf(NULL, 0, fmt, cp);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, cp);
     va_end(cp);
+    if (n >= 0 && (size_t)n < room) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room) {
+        /* A cut-off copy may hold a code: wipe it, the buffer stays as
+         * it was. */
+        sodium_memzero(b->data + b->len, room);
+    }
     if (n < 0 || buf_reserve(b, (size_t)n) != 0)
         return -1;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;   /* always NUL-terminated when non-NULL */
+    char *data; /* always NUL-terminated when non-NULL */
     size_t len;
     size_t cap;
-    size_t max;   /* appends beyond this fail; never grows past it */
+    size_t max; /* appends beyond this fail; never grows past it */
 };
 
 void buf_init(struct buf *b, size_t max);

@@ -10,12 +10,15 @@ stopped fake is the "connection refused" case).
 Run with Debian's /usr/bin/python3 (standard library only):
 
     /usr/bin/python3 tests/servers/twilio_fake.py [--port N] [--port-file F]
-        [--tls-cert CERT.pem --tls-key KEY.pem]
+        [--tls-cert CERT.pem --tls-key KEY.pem] [--delay-ms N]
 
 --port 0 (the default) picks a free port; the port is written to
 --port-file (atomically) once the server listens, and printed. With
 --tls-cert/--tls-key it speaks HTTPS only (certificate verification
-tests).
+tests). --delay-ms N delays every answer by N ms unless its scripted
+answer has a delay_ms of its own (the bench's "Twilio answering in
+150 ms"). One thread per connection, many hundreds at once: a client
+with 128 requests in flight has 128 connections open.
 
 The API (127.0.0.1 only):
 
@@ -35,7 +38,8 @@ The API (127.0.0.1 only):
 ANSWER: {"status": 201|400|429|500|..., "code": 21211, "message": "...",
          "delay_ms": 500, "retry_after": 2, "raw": "body as is"}
 A delay happens after the request is recorded and before the answer, so a
-client that times out has still "sent" the message, as with Twilio.
+client that times out has still "sent" the message, as with Twilio. An
+answer without "delay_ms" (the default 201 too) waits --delay-ms.
 """
 
 import argparse
@@ -54,6 +58,7 @@ from urllib.parse import parse_qs, urlparse
 LOCK = threading.Lock()
 REQUESTS = []
 SCRIPTS = {}
+DEFAULT_DELAY_MS = 0  # --delay-ms
 
 
 def _sid(prefix):
@@ -62,6 +67,9 @@ def _sid(prefix):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as with the real API
+    # Headers and body go out in two writes: without TCP_NODELAY the body
+    # waits for the client's delayed ACK (~40 ms on Linux) on every answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -132,8 +140,9 @@ class Handler(BaseHTTPRequestHandler):
             REQUESTS.append(rec)
             script = SCRIPTS.get(to) or []
             answer = script.pop(0) if script else {"status": 201}
-        if answer.get("delay_ms"):
-            time.sleep(answer["delay_ms"] / 1000.0)
+        delay_ms = answer.get("delay_ms", DEFAULT_DELAY_MS)
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
         status = answer.get("status", 201)
         if user is None:
             status, answer = 401, {"code": 20003, "message": "Authenticate"}
@@ -170,7 +179,8 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # The listen backlog: a client may open all its connections at once.
+    request_queue_size = 1024
 
 
 def main():
@@ -180,7 +190,13 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="delay of every answer without a delay_ms of its own")
     a = ap.parse_args()
+    global DEFAULT_DELAY_MS
+    DEFAULT_DELAY_MS = max(0, a.delay_ms)
+    # A thread per connection: small stacks, so hundreds cost little.
+    threading.stack_size(512 * 1024)
     srv = Server((a.host, a.port), Handler)
     if a.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

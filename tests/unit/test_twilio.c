@@ -172,6 +172,43 @@ test_request_built(void **state)
     curl_easy_cleanup(easy);
 }
 
+/* The form is percent-encoded as curl_easy_escape would do it, for
+ * every octet. */
+static void
+test_form_escaping(void **state)
+{
+    struct mfa_sms_config cfg = sms_cfg("http://127.0.0.1:9/");
+    struct twilio_account a;
+    struct twilio_call tc;
+    struct twilio_msg m = {"+31612345678", NULL, 0, NULL};
+    char err[256], body[256], *want, *esc;
+    CURL *easy = curl_easy_init();
+
+    (void)state;
+    for (int i = 1; i < 256; i++)
+        body[i - 1] = (char)i;
+    body[255] = '\0';
+    m.body = body;
+    memset(&tc, 0, sizeof(tc));
+    assert_int_equal(twilio_account_check(AC, NULL, "+15005550006", "s3cr3t",
+                                          &a, err, sizeof(err)),
+                     0);
+    assert_int_equal(twilio_call_prepare(&tc, &cfg, &a, err, sizeof(err)), 0);
+    twilio_account_wipe(&a);
+    assert_int_equal(twilio_call_start(&tc, easy, &cfg, &m, err, sizeof(err)),
+                     0);
+    esc = curl_easy_escape(easy, body, 0);
+    assert_non_null(esc);
+    want = malloc(strlen(esc) + 64);
+    assert_non_null(want);
+    sprintf(want, "To=%%2B31612345678&From=%%2B15005550006&Body=%s", esc);
+    assert_string_equal(tc.form.data, want);
+    free(want);
+    curl_free(esc);
+    twilio_call_clear(&tc);
+    curl_easy_cleanup(easy);
+}
+
 static void
 test_classify(void **state)
 {
@@ -259,6 +296,7 @@ main(void)
         cmocka_unit_test(test_sid_format),
         cmocka_unit_test(test_account_check),
         cmocka_unit_test(test_request_built),
+        cmocka_unit_test(test_form_escaping),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_scrub),
     };

@@ -111,14 +111,15 @@ email_on_sent(const struct smtp_result *r, void *arg)
     job_finish(job, email_complete);
 }
 
-/* Queues msg (taken) for to; MFA_PENDING, or MFA_RETRY if it can't. */
+/* Queues msg (taken) for to (masked: addr_email_mask's, already made);
+ * MFA_PENDING, or MFA_RETRY if it can't. */
 static enum mfa_verdict
 email_start(struct job *job, struct email_job *ej, const char *to,
-            struct buf *msg)
+            const char *masked, struct buf *msg)
 {
     ej->job = job;
     ej->st = worker_state(job_worker(job));
-    addr_email_mask(to, ej->to_masked, sizeof(ej->to_masked));
+    snprintf(ej->to_masked, sizeof(ej->to_masked), "%s", masked);
     if (smtp_pool_send(ej->st->pool, to, msg, email_on_sent, ej) != 0) {
         job_fail(job, "smtp: cannot start the transfer");
         free(ej);
@@ -209,7 +210,7 @@ email_code(struct job *job)
     snprintf(ej->delivery_id, sizeof(ej->delivery_id), "%s", did);
     snprintf(ej->login_id, sizeof(ej->login_id), "%s", lid);
     snprintf(ej->contact_id, sizeof(ej->contact_id), "%s", cid);
-    v = email_start(job, ej, user.email, &msg);
+    v = email_start(job, ej, user.email, masked, &msg);
     store_user_free(&user);
     return v;
 }
@@ -251,7 +252,7 @@ email_notice(struct job *job)
     ej->notice = 1;
     snprintf(ej->delivery_id, sizeof(ej->delivery_id), "%s", did);
     snprintf(ej->contact_id, sizeof(ej->contact_id), "%s", cid);
-    return email_start(job, ej, to, &msg);
+    return email_start(job, ej, to, masked, &msg);
 }
 
 enum mfa_verdict

@@ -334,20 +334,26 @@ smtp_pool_new(const struct mfa_smtp_config *cfg, struct curlm *m, char *err,
 }
 
 /* The message as SMTP DATA: lines starting with "." doubled (RFC 5321
- * 4.5.2), a final CRLF ensured, then the terminating ".". */
+ * 4.5.2), a final CRLF ensured, then the terminating ".". Copied a line
+ * at a time. */
 static int
 smtp_stuff(struct buf *wire, const struct buf *msg)
 {
-    int bol = 1;
+    size_t pos = 0;
 
-    for (size_t i = 0; i < msg->len; i++) {
-        if (bol && msg->data[i] == '.' && buf_append(wire, ".", 1) != 0)
+    while (pos < msg->len) {
+        const char *p = msg->data + pos;
+        const char *nl = memchr(p, '\n', msg->len - pos);
+        size_t n = nl ? (size_t)(nl - p) + 1 : msg->len - pos;
+
+        if (*p == '.' && buf_append(wire, ".", 1) != 0)
             return -1;
-        if (buf_append(wire, msg->data + i, 1) != 0)
+        if (buf_append(wire, p, n) != 0)
             return -1;
-        bol = msg->data[i] == '\n';
+        pos += n;
     }
-    if (!bol && buf_puts(wire, "\r\n") != 0)
+    if (msg->len > 0 && msg->data[msg->len - 1] != '\n' &&
+        buf_puts(wire, "\r\n") != 0)
         return -1;
     return buf_puts(wire, ".\r\n");
 }

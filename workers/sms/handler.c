@@ -6,7 +6,8 @@
  * whether the code may still go out (delivery not final yet; code not
  * superseded, used or about to expire; login still open; the user still
  * has a valid phone that Twilio has not refused), reads the SMS settings
- * (every job: an operator's change applies at once), opens the sealed
+ * (every job, with the user's row: an operator's change applies at once;
+ * only the checks of an unchanged row are remembered), opens the sealed
  * code, renders the text and starts the request: MFA_PENDING, nothing
  * written. When Twilio has answered, sms_complete runs in a new
  * transaction and records the outcome (see twilio.h for the classes):
@@ -33,7 +34,6 @@
  */
 #include "mfa/delivery.h"
 #include "mfa/phone.h"
-#include "mfa/sms_settings.h"
 #include "mfa/sms_text.h"
 #include "runtime/dispatch.h"
 #include "sms.h"
@@ -90,29 +90,28 @@ sms_end(struct job *job, const struct dispatch_target *t, const char *status,
 /* Settings, seal and text: fills sj (call prepared, text rendered).
  * MFA_PENDING when ready to submit, else the job's verdict. */
 static enum mfa_verdict
-sms_prepare(struct job *job, struct sms_job *sj, const struct store_user *u,
+sms_prepare(struct job *job, struct sms_job *sj, struct store_user *u,
             long seconds_left)
 {
     const struct envelope *ev = job_event(job);
     struct sms_state *st = sj->st;
     struct dispatch_target t = sms_job_target(sj);
-    struct twilio_account acct;
     struct sms_text_vars tv;
     char clear[MFA_CODE_MAX + 1], why[300];
     enum mfa_verdict v;
     int rc;
 
-    rc = sms_settings_load(job_db(job), st->keys, &acct, why, sizeof(why));
-    if (rc == -1)
-        return dispatch_db_fail(job);
-    if (rc != 1) {
-        if (rc == -2)
-            log_error("%s", why);
-        return sms_end(job, &t, "failed",
-                       rc == 0 ? "sms settings incomplete" : why, 0);
+    /* The settings came with the user's row (store_user_get). */
+    if (u->settings != 1) {
+        if (u->settings == -2)
+            log_error("%s", u->settings_why);
+        return sms_end(
+            job, &t, "failed",
+            u->settings == 0 ? "sms settings incomplete" : u->settings_why, 0);
     }
-    rc = twilio_call_prepare(&sj->call, &st->cfg->sms, &acct, why, sizeof(why));
-    twilio_account_wipe(&acct);
+    rc = twilio_call_prepare(&sj->call, &st->cfg->sms, &u->acct, why,
+                             sizeof(why));
+    twilio_account_wipe(&u->acct);
     if (rc != 0) {
         job_fail(job, "%s", why);
         return MFA_RETRY;
@@ -182,7 +181,7 @@ sms_code(struct job *job)
         return v;
     if (rc == 0)
         return sms_end(job, &t, "dropped", code.why, 0);
-    rc = store_user_get(job_db(job), cid, &user);
+    rc = store_user_get(job_db(job), cid, st->keys, &st->settings, &user);
     if (rc < 0)
         return dispatch_db_fail(job);
     if (rc == 0 || !user.enabled || user.phone[0] == '\0') {

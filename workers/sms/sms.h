@@ -6,9 +6,10 @@
  *            completion that records Twilio's answer
  * loop.c     init/fini, the poll hooks, the pool of easy handles and the
  *            queue of requests waiting for one (sms.concurrency)
- * store.c    the user's phone and its block (mfa.users); the delivery
- *            and code rows are shared/mfa/delivery.c, the common job
- *            steps shared/runtime/dispatch.c
+ * store.c    the user's phone and its block (mfa.users), with the SMS
+ *            settings row in the same query; the delivery and code rows
+ *            are shared/mfa/delivery.c, the common job steps
+ *            shared/runtime/dispatch.c
  */
 #ifndef SMS_SMS_H
 #define SMS_SMS_H
@@ -16,6 +17,7 @@
 #include <poll.h>
 
 #include "mfa/addr.h"
+#include "mfa/sms_settings.h"
 #include "mfa/tmpl.h"
 #include "mfa/twilio.h"
 #include "runtime/curlm.h"
@@ -29,6 +31,7 @@ struct sms_state {
     const struct mfa_keys *keys;
     struct curlm *curlm;
     struct tmpl_set *tmpl;
+    struct sms_settings_cache settings; /* checks of the last good row */
     CURL **idle; /* easy handles not in use (their connections
                     stay in the multi handle's cache) */
     int nidle;

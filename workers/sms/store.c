@@ -2,12 +2,14 @@
  * store.c - mfa-sms's SQL: the user's phone, and blocking it.
  *
  * Called by handler.c on the job's connection, inside the runtime's
- * transaction (the handler's read; the completion's block after Twilio
+ * transaction (the handler's read, which brings the SMS settings row
+ * along: one round trip for both; the completion's block after Twilio
  * refused a number). The delivery and code rows are
  * shared/mfa/delivery.c's, audit rows shared/mfa/audit.c's.
  *
  * Security notes: the user's phone number is read to send to it and never
- * logged from here; the caller wipes its copy.
+ * logged from here; the caller wipes its copy, and the Twilio secret that
+ * sms_settings_use opens into it.
  */
 #include "store.h"
 
@@ -15,10 +17,15 @@
 #include <string.h>
 
 /* A phone counts only when valid (the table's checks make phone_e164
- * NULL otherwise). */
+ * NULL otherwise). One row always: the user's columns are NULL when there
+ * is no such user, the settings' when there is no settings row. */
 static const char SQL_USER[] =
-    "SELECT CASE WHEN phone_status = 'valid' THEN phone_e164 END, locale, "
-    " enabled, phone_sms_blocked FROM mfa.users WHERE contact_id = $1";
+    "SELECT CASE WHEN u.phone_status = 'valid' THEN u.phone_e164 END, "
+    " u.locale, u.enabled, u.phone_sms_blocked, u.contact_id IS NOT NULL, "
+    " " SMS_SETTINGS_COLUMNS " "
+    "FROM (VALUES (1)) AS one (x) "
+    "LEFT JOIN mfa.users u ON u.contact_id = $1 " SMS_SETTINGS_JOIN;
+#define STORE_SETTINGS_COL 5
 
 /* Only the number we sent to: if the CRM changed the phone meanwhile,
  * the new number is not blocked for the old one's sake. */
@@ -33,22 +40,30 @@ store_copy(char *dst, size_t n, const char *src)
 }
 
 int
-store_user_get(struct db *db, const char *contact_id, struct store_user *out)
+store_user_get(struct db *db, const char *contact_id,
+               const struct mfa_keys *keys, struct sms_settings_cache *cache,
+               struct store_user *out)
 {
     const char *p[1] = {contact_id};
     PGresult *res = db_query(db, SQL_USER, 1, p);
-    const char *enabled;
+    const char *v;
     int rc = 0;
 
     if (res == NULL)
         return -1;
     memset(out, 0, sizeof(*out));
-    if (PQntuples(res) == 1) {
+    v = PQntuples(res) == 1 ? db_get(res, 0, 4) : NULL;
+    if (v != NULL && strcmp(v, "t") == 0) {
         store_copy(out->phone, sizeof(out->phone), db_get(res, 0, 0));
         store_copy(out->locale, sizeof(out->locale), db_get(res, 0, 1));
-        enabled = db_get(res, 0, 2);
-        out->enabled = enabled != NULL && strcmp(enabled, "t") == 0;
+        v = db_get(res, 0, 2);
+        out->enabled = v != NULL && strcmp(v, "t") == 0;
         store_copy(out->blocked, sizeof(out->blocked), db_get(res, 0, 3));
+        /* Opened only for a user the handler will send to. */
+        if (out->enabled && out->phone[0] != '\0' && out->blocked[0] == '\0')
+            out->settings = sms_settings_use(
+                res, 0, STORE_SETTINGS_COL, keys, cache, &out->acct,
+                out->settings_why, sizeof(out->settings_why));
         rc = 1;
     }
     PQclear(res);
