@@ -11,6 +11,8 @@
 
 #include <libpq-fe.h>
 
+#include "util/buf.h"
+
 enum db_err { DB_OK = 0, DB_ERR_CONN, DB_ERR_RETRY, DB_ERR_QUERY };
 
 struct db_prep;  /* db.c's cache of prepared statements */
@@ -100,6 +102,11 @@ int db_begin(struct db *db) __attribute__((warn_unused_result));
 int db_commit(struct db *db) __attribute__((warn_unused_result));
 /* Best effort; never fails the caller. */
 void db_rollback(struct db *db);
+
+/* Appends one element of an array literal: NULL, or v quoted (\ and "
+ * escaped); the caller adds the braces and commas. 0 or -1 (cap). */
+int db_array_elem(struct buf *b, const char *v)
+    __attribute__((warn_unused_result));
 
 /* Helpers for results: value or NULL for SQL NULL. */
 const char *db_get(const PGresult *res, int row, int col);

@@ -64,9 +64,8 @@ db_later_count(const struct db *db)
     return db->nlater;
 }
 
-/* One element of an array literal: NULL, or quoted with \ and " escaped. */
-static int
-db_later_elem(struct buf *b, const char *v)
+int
+db_array_elem(struct buf *b, const char *v)
 {
     int bad = 0;
 
@@ -106,7 +105,7 @@ db_later_group(struct db *db, int i)
                 continue;
             if (!first)
                 bad |= buf_puts(&b, ",");
-            bad |= db_later_elem(&b, db->later[k].params[p]);
+            bad |= db_array_elem(&b, db->later[k].params[p]);
             first = 0;
         }
         bad |= buf_puts(&b, "}");

@@ -283,6 +283,9 @@ batch_fast(struct worker *w, struct job **jobs, size_t n)
 {
     int rc = batch_open(w, jobs, n);
 
+    if (rc == 0 && w->spec->batch_read != NULL &&
+        w->spec->batch_read(w, jobs, n) != 0)
+        rc = w->db->last == DB_ERR_CONN ? -1 : 1;
     w->db->defer = 1;
     if (rc == 0)
         rc = batch_handle(w, jobs, n);
@@ -291,6 +294,8 @@ batch_fast(struct worker *w, struct job **jobs, size_t n)
     if (rc == 0)
         rc = batch_close(w, jobs, n);
     db_later_clear(w->db);
+    if (w->spec->batch_done != NULL)
+        w->spec->batch_done(w);
     if (rc == 1)
         db_rollback(w->db);
     return rc;

@@ -59,6 +59,13 @@ struct worker_spec {
      * later one starts the next. A handler may then db_defer() a write
      * that only events with its key read back. NULL key: no constraint. */
     const char *(*batch_key)(const struct envelope *ev);
+    /* Optional, on the batch's fast way only: reads what the handlers of
+     * jobs[0..n) will need in one statement, inside the transaction, after
+     * the inbox claims; 0, or -1 on a database error. batch_done drops it
+     * when the batch is over. Handlers must not depend on it (the careful
+     * way runs them without). */
+    int (*batch_read)(struct worker *w, struct job *const *jobs, size_t n);
+    void (*batch_done)(struct worker *w);
 };
 
 int worker_main(int argc, char **argv, const struct worker_spec *spec);

@@ -21,6 +21,10 @@
 enum mfa_verdict codes_handle(struct job *job);
 /* worker_spec.batch_key: a login's events never share a batch. */
 const char *codes_batch_key(const struct envelope *ev);
+/* worker_spec.batch_read/batch_done: the facts of every login.started of
+ * a batch in one statement (login.c). */
+int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n);
+void codes_batch_done(struct worker *w);
 
 enum mfa_verdict codes_login_started(struct job *job);
 enum mfa_verdict codes_code_requested(struct job *job);

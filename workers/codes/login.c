@@ -27,6 +27,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mfa/methods.h"
 #include "util/log.h"
@@ -38,6 +39,19 @@ static const char SQL_FACTS[] =
     " WHERE l.login_id = $2) "
     "FROM mfa.users u LEFT JOIN mfa.settings s ON s.name = 'sms' "
     "WHERE u.contact_id = $1";
+/* The same for every login.started of a batch (codes_batch_read): per
+ * login its id, whether the user exists, the facts, and taken. */
+static const char SQL_FACTS_ALL[] =
+    "SELECT r.lid::text, u.contact_id IS NOT NULL, " METHODS_FACTS_SQL
+    ", EXISTS (SELECT 1 FROM mfa.logins l WHERE l.login_id = r.lid) "
+    "FROM unnest($1::text[], $2::uuid[]) AS r(cid, lid) "
+    "LEFT JOIN mfa.users u ON u.contact_id = r.cid "
+    "LEFT JOIN mfa.settings s ON s.name = 'sms'";
+#define FACTS_ALL_TAKEN (2 + METHODS_FACTS_NCOLS)
+
+/* What codes_batch_read found; the worker runs one batch at a time. */
+static PGresult *login_batch_facts;
+
 /* Kept for the COMMIT (db_defer): within a batch no other event of this
  * login runs (codes_batch_key), so nothing reads the row back before. A
  * login id taken meanwhile by another process fails the COMMIT, and the
@@ -160,6 +174,64 @@ login_refuse(struct job *job, const char *status)
     return MFA_OK;
 }
 
+int
+codes_batch_read(struct worker *w, struct job *const *jobs, size_t n)
+{
+    struct buf cids, lids;
+    const char *p[2];
+    size_t k = 0;
+    int bad;
+
+    buf_init(&cids, 1u << 24);
+    buf_init(&lids, 1u << 24);
+    bad = buf_puts(&cids, "{") | buf_puts(&lids, "{");
+    for (size_t i = 0; i < n; i++) {
+        const struct envelope *ev = job_event(jobs[i]);
+
+        if (ev == NULL || ev->type != EV_LOGIN_STARTED)
+            continue;
+        if (k++ > 0)
+            bad |= buf_puts(&cids, ",") | buf_puts(&lids, ",");
+        bad |= db_array_elem(&cids, ev->u.login_started.contact_id);
+        bad |= buf_puts(&lids, ev->u.login_started.login_id);
+    }
+    bad |= buf_puts(&cids, "}") | buf_puts(&lids, "}");
+    p[0] = buf_cstr(&cids);
+    p[1] = buf_cstr(&lids);
+    if (k > 0 && !bad)
+        login_batch_facts = db_query(worker_db(w), SQL_FACTS_ALL, 2, p);
+    buf_free(&cids);
+    buf_free(&lids);
+    return k > 0 && !bad && login_batch_facts == NULL ? -1 : 0;
+}
+
+void
+codes_batch_done(struct worker *w)
+{
+    (void)w;
+    PQclear(login_batch_facts);
+    login_batch_facts = NULL;
+}
+
+/* The facts codes_batch_read found for lid: 1, or 0 if it has none. */
+static int
+login_facts_read(const char *lid, const struct cfg_strlist *regions,
+                 struct methods *m, int *taken)
+{
+    const PGresult *res = login_batch_facts;
+
+    for (int r = 0; res != NULL && r < PQntuples(res); r++) {
+        if (strcasecmp(PQgetvalue(res, r, 0), lid) != 0)
+            continue;
+        memset(m, 0, sizeof(*m));
+        *taken = PQgetvalue(res, r, FACTS_ALL_TAKEN)[0] == 't';
+        if (PQgetvalue(res, r, 1)[0] == 't')
+            methods_from_row(res, r, 2, regions, m);
+        return 1;
+    }
+    return 0;
+}
+
 enum mfa_verdict
 codes_login_started(struct job *job)
 {
@@ -178,16 +250,18 @@ codes_login_started(struct job *job)
     PGresult *res;
     int taken, any;
 
-    res = db_query(job_db(job), SQL_FACTS, 2, pf);
-    if (res == NULL)
-        return codes_dberr(job, "methods");
-    memset(&m, 0, sizeof(m));
-    taken = 0;
-    if (PQntuples(res) == 1) {
-        methods_from_row(res, 0, 0, regions, &m);
-        taken = PQgetvalue(res, 0, METHODS_FACTS_NCOLS)[0] == 't';
+    if (!login_facts_read(lid, regions, &m, &taken)) {
+        res = db_query(job_db(job), SQL_FACTS, 2, pf);
+        if (res == NULL)
+            return codes_dberr(job, "methods");
+        memset(&m, 0, sizeof(m));
+        taken = 0;
+        if (PQntuples(res) == 1) {
+            methods_from_row(res, 0, 0, regions, &m);
+            taken = PQgetvalue(res, 0, METHODS_FACTS_NCOLS)[0] == 't';
+        }
+        PQclear(res);
     }
-    PQclear(res);
     if (!m.found)
         return login_refuse(job, "unknown_user");
     if (!m.enabled)

@@ -25,6 +25,8 @@ main(int argc, char **argv)
          * to the batch's end, so keep it moderate for competing workers. */
         .batch_max = 50,
         .batch_key = codes_batch_key,
+        .batch_read = codes_batch_read,
+        .batch_done = codes_batch_done,
     };
 
     return worker_main(argc, argv, &spec);
