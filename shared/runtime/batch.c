@@ -125,6 +125,50 @@ batch_reply(struct job *j, struct mq_out *o)
     return 1;
 }
 
+/* The lowest delivery tag of this connection still unfinished outside the
+ * jobs being acked now (UINT64_MAX: none). */
+static uint64_t
+batch_lowest_open(const struct worker *w, struct job **jobs, size_t n,
+                  const int *acking)
+{
+    const struct job_list *lists[] = {&w->ready, &w->held, &w->inflight,
+                                      &w->done};
+    unsigned gen = mq_generation(w->mq);
+    uint64_t low = UINT64_MAX;
+
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
+        for (const struct job *k = lists[l]->head; k != NULL; k = k->next)
+            if (k->msg->gen == gen && k->msg->tag < low)
+                low = k->msg->tag;
+    for (size_t i = 0; i < n; i++)
+        if (!acking[i] && jobs[i]->msg->gen == gen && jobs[i]->msg->tag < low)
+            low = jobs[i]->msg->tag;
+    return low;
+}
+
+/* Acks the jobs marked in acking: one multiple ack when every delivery up
+ * to the highest of them is among them (the usual case), else one each. */
+static int
+batch_ack(struct worker *w, struct job **jobs, size_t n, const int *acking)
+{
+    uint64_t high = 0;
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (acking[i] && jobs[i]->msg->tag > high)
+            high = jobs[i]->msg->tag;
+        count += acking[i] != 0;
+    }
+    if (count == 0)
+        return 0;
+    if (count > 1 && high < batch_lowest_open(w, jobs, n, acking))
+        return mq_ack(w->mq, high, 1);
+    for (size_t i = 0; i < n; i++)
+        if (acking[i] && mq_ack(w->mq, jobs[i]->msg->tag, 0) != 0)
+            return -1;
+    return 0;
+}
+
 /* Publishes everything the batch produced and acks what was confirmed. */
 static int
 batch_finish(struct worker *w, struct job **jobs, size_t n)
@@ -133,13 +177,14 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
     struct mq_out *outs;
     size_t *first;
     char **scratch;
-    int *ok, rc = 0;
+    int *ok, *acking, rc = 0;
 
     for (size_t i = 0; i < n; i++)
         cap += jobs[i]->nouts + 2;
     outs = xcalloc(cap, sizeof(*outs));
     ok = xcalloc(cap, sizeof(*ok));
     first = xcalloc(n + 1, sizeof(*first));
+    acking = xcalloc(n + 1, sizeof(*acking));
     scratch = xcalloc(n + 1, sizeof(*scratch));
     for (size_t i = 0; i < n; i++) {
         first[i] = no;
@@ -170,17 +215,22 @@ batch_finish(struct worker *w, struct job **jobs, size_t n)
                    "reason", j->error, NULL);
         /* Ack only what the broker has safely taken over, and only on the
          * connection that delivered it. Otherwise the broker redelivers. */
-        if (all && j->msg->gen == mq_generation(w->mq) && rc == 0 &&
-            mq_ack(w->mq, j->msg->tag, 0) != 0)
-            rc = -1;
-        if (!all && rc == 0)
+        acking[i] = all && j->msg->gen == mq_generation(w->mq);
+        if (!all)
             rc = -1; /* unconfirmed: reconnect so the broker redelivers */
-        job_free(j);
+    }
+    if (rc == 0 && batch_ack(w, jobs, n, acking) != 0)
+        rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->verdict == MFA_PENDING)
+            continue;
+        job_free(jobs[i]);
         jobs[i] = NULL;
     }
     for (size_t i = 0; i < nscratch; i++)
         free(scratch[i]);
     free(scratch);
+    free(acking);
     free(first);
     free(ok);
     free(outs);
