@@ -12,6 +12,7 @@ RUN apt-get update \
         gcc g++ make pkg-config \
         librabbitmq-dev libpq-dev libcurl4-openssl-dev libsodium-dev \
         libjson-c-dev libyaml-dev libphonenumber-dev \
+        libicu-dev libprotobuf-dev libabsl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./

@@ -24,6 +24,9 @@ from cost import CostMixin
 REPLIES = "bench.replies"
 
 
+# Callers of the closed-loop run that finds the interactive maximum.
+MAX_CALLERS = 128
+
 class Context(CostMixin):
     def __init__(self, cfg, build, servers_dir):
         self.cfg = cfg
@@ -410,23 +413,41 @@ class Context(CostMixin):
             return
         w = self.start_worker("mfa-codes", tag="A")
         before = self.db.inbox("mfa-codes")
-        runs = []
+        runs, inter = [], []
         for _ in range(self.cfg["reps"]):
             evs, _ = self.login_started_events(self.cfg["drain"])
             runs.append(self.codes_drain(w, "login.started", evs, "ls-drain"))
+            evs, _ = self.login_started_events(self.cfg["drain"])
+            inter.append(self.interactive_max(evs, "ls-max"))
         self.stop_proc(w)
         self.record_rss("mfa-codes", w,
                         events=self.db.inbox("mfa-codes") - before)
-        self.max_ls = bl.median([r["per_s"] for r in runs])
-        self.details["login_started_max"] = {"runs": runs, "per_s": self.max_ls}
-        bl.log("mfa-codes login.started max: %s/s (runs %s)" % (
-            self.max_ls, [r["per_s"] for r in runs]))
+        drain = bl.median([r["per_s"] for r in runs])
+        self.max_ls = bl.median([r["per_s"] for r in inter])
+        self.details["login_started_drain"] = {"runs": runs, "per_s": drain}
+        self.details["login_started_max"] = {"runs": inter,
+                                             "per_s": self.max_ls}
+        bl.log("mfa-codes login.started: drains %s/s (runs %s); answers "
+               "callers at %s/s at most (runs %s)" % (
+                   drain, [r["per_s"] for r in runs], self.max_ls,
+                   [r["per_s"] for r in inter]))
 
-    def run_client(self, events, rate, tag):
+    def interactive_max(self, events, tag):
+        """The most login.started -> reply per second the portal's side gets:
+        the producer library in closed loop (MAX_CALLERS threads, each
+        sending its next event when its reply is in). It includes what a
+        drain leaves out: the callers' publishes, confirms and replies
+        through the broker."""
+        res, rows = self.run_client(events, 1e6, tag, threads=MAX_CALLERS)
+        done = [r["done"] for r in rows if r["rc"] == 0]
+        res["per_s"] = bl.rnd(bl.steady_rate(done))
+        return res
+
+    def run_client(self, events, rate, tag, threads=None):
         """Open loop at `rate`; returns latency figures and per-event rows."""
         path, ids = self.write_events(tag, events)
         out = os.path.join(self.raw, "%02d-%s.client" % (self.seq, tag))
-        threads = int(min(400, max(32, rate * 0.3)))
+        threads = threads or int(min(400, max(32, rate * 0.3)))
         argv = [self.tool["client"], path, "--rate", "%.2f" % rate, "--out",
                 out, "--threads", str(threads)]
         m = self.meter()

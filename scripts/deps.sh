@@ -7,6 +7,7 @@ set -eu
 PKGS="gcc g++ make pkg-config clang libclang-rt-14-dev
 librabbitmq-dev libpq-dev libcurl4-openssl-dev libsodium-dev libjson-c-dev
 libyaml-dev libphonenumber-dev libcmocka-dev
+libicu-dev libprotobuf-dev libabsl-dev
 rabbitmq-server postgresql-15 postgresql-client-15
 python3-aiosmtpd python3-pika python3-psycopg2 python3-pytest python3-nacl
 valgrind openssl docker-compose"

@@ -256,6 +256,9 @@ twilio_call_start(struct twilio_call *tc, CURL *easy,
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, tc->headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, twilio_on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, tc);
+    /* Answers are a few KiB of JSON, and a hundred requests may be in
+     * flight: 4 KiB receive buffers instead of curl's 16. */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, TWILIO_USER_AGENT);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ms);
