@@ -26,15 +26,19 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"status", cmd_status,
      "queues, consumers, dead letters, deliveries; exit 1 if unhealthy "
      "(--json)"},
-    {"dlq", cmd_dlq, "dead letters: list [--limit N] [--json] | "
-                     "replay ID|--all | purge [--yes]"},
-    {"user", cmd_user, "user show CONTACT_ID [--json]: methods, logins, "
-                       "deliveries"},
-    {"metrics", cmd_metrics, "Prometheus text format (node_exporter "
-                             "textfile collector)"},
-    {"settings", cmd_settings, "settings sms set --client-id ID --from NUMBER "
-                               "[--account-sid AC...] | show [--json] | "
-                               "clear [--yes] | test --to NUMBER"},
+    {"dlq", cmd_dlq,
+     "dead letters: list [--limit N] [--json] | "
+     "replay ID|--all | purge [--yes]"},
+    {"user", cmd_user,
+     "user show CONTACT_ID [--json]: methods, logins, "
+     "deliveries"},
+    {"metrics", cmd_metrics,
+     "Prometheus text format (node_exporter "
+     "textfile collector)"},
+    {"settings", cmd_settings,
+     "settings sms set --client-id ID --from NUMBER "
+     "[--account-sid AC...] | show [--json] | "
+     "clear [--yes] | test --to NUMBER"},
     {NULL, NULL, NULL},
 };
 

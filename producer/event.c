@@ -115,14 +115,13 @@ static const struct prod_type prod_types[] = {
      changed_fields, NULL,
      "{\"contact_id\":\"c-42\",\"phone\":\"+31 6 87654321\"}"},
     {"contact.demoted", 0,
-     "no longer a portal user: disable, cancel open logins",
-     demoted_fields, NULL, "{\"contact_id\":\"c-42\"}"},
+     "no longer a portal user: disable, cancel open logins", demoted_fields,
+     NULL, "{\"contact_id\":\"c-42\"}"},
     {"user.email_confirmed", 0, "the user confirmed their email address",
      confirmed_fields, NULL,
      "{\"contact_id\":\"c-42\",\"email\":\"jane@example.com\"}"},
     {"login.started", 1,
-     "password checked: open the MFA step, list the methods",
-     started_fields,
+     "password checked: open the MFA step, list the methods", started_fields,
      "{login_id, status: pending|no_method|unknown_user|\n"
      "             disabled, methods: [email, sms], email_hint, phone_hint}",
      "{\"login_id\":\"0b7e6f6c-2d1a-4f0e-9c57-3c1f1a2b4d5e\","
@@ -145,8 +144,9 @@ static const struct prod_type prod_types[] = {
 #define PROD_NTYPES (sizeof(prod_types) / sizeof(prod_types[0]))
 
 static const char *const prod_type_names[PROD_NTYPES + 1] = {
-    "contact.promoted",     "contact.changed",      "contact.demoted",
-    "user.email_confirmed", "login.started",        "login.code_requested",
+    "contact.promoted",     "contact.changed",
+    "contact.demoted",      "user.email_confirmed",
+    "login.started",        "login.code_requested",
     "login.code_submitted", NULL};
 
 static int __attribute__((format(printf, 3, 4)))
@@ -275,8 +275,8 @@ prod_parse_data(const char *s, struct json_object **out, char *err,
         prod_err(err, errlen, "data: out of memory");
         goto out;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                    JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok,
+                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     o = json_tokener_parse_ex(tok, s, (int)len);
     je = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
@@ -292,8 +292,10 @@ prod_parse_data(const char *s, struct json_object **out, char *err,
     while (end < len && strchr(" \t\r\n", s[end]) != NULL)
         end++;
     if (end < len) {
-        prod_err(err, errlen, "data: not valid JSON (text after the object "
-                              "at byte %zu)", end);
+        prod_err(err, errlen,
+                 "data: not valid JSON (text after the object "
+                 "at byte %zu)",
+                 end);
         goto out;
     }
     if (!json_object_is_type(o, json_type_object)) {
@@ -345,16 +347,19 @@ mfa_producer_build(const char *type, const char *data_json,
     if (prod_type_find(type) == NULL) {
         prod_type_list(list, sizeof(list));
         if (type != NULL && prod_printable(type))
-            prod_err(err, errlen, "type: unknown event type \"%s\" (one "
-                     "of: %s)", type, list);
+            prod_err(err, errlen,
+                     "type: unknown event type \"%s\" (one "
+                     "of: %s)",
+                     type, list);
         else
             prod_err(err, errlen, "type: unknown event type (one of: %s)",
                      list);
         goto out;
     }
     if (event_id != NULL && addr_uuid_check(event_id) != 0) {
-        prod_err(err, errlen, "event_id: not a UUID "
-                              "(like 6f1c2a0e-8b5d-4c3e-9f7a-1b2c3d4e5f60)");
+        prod_err(err, errlen,
+                 "event_id: not a UUID "
+                 "(like 6f1c2a0e-8b5d-4c3e-9f7a-1b2c3d4e5f60)");
         goto out;
     }
     if (data_json != NULL &&

@@ -62,8 +62,8 @@ ex_call(struct mfa_producer *p, const char *type, const char *data,
     int st;
 
     *out = NULL;
-    st = mfa_producer_call(p, type, data, NULL, EX_TIMEOUT_MS, id, &reply,
-                           err, sizeof(err));
+    st = mfa_producer_call(p, type, data, NULL, EX_TIMEOUT_MS, id, &reply, err,
+                           sizeof(err));
     if (st != MFA_PRODUCER_OK) {
         fprintf(stderr, "%s: %s\n", type, err);
         return EX_UNAVAILABLE;
@@ -93,8 +93,8 @@ ex_read_line(const char *prompt, char *buf, size_t n)
 
 /* Step 1 and 2: the methods offered, and the user's choice. */
 static int
-ex_choose(struct mfa_producer *p, const char *login_id,
-          const char *contact_id, char *method, size_t n)
+ex_choose(struct mfa_producer *p, const char *login_id, const char *contact_id,
+          char *method, size_t n)
 {
     struct json_object *data, *reply = NULL, *methods;
     const char *status;
@@ -104,12 +104,10 @@ ex_choose(struct mfa_producer *p, const char *login_id,
 
     /* json-c escapes the CRM's contact_id for us. */
     data = json_object_new_object();
-    json_object_object_add(data, "login_id",
-                           json_object_new_string(login_id));
+    json_object_object_add(data, "login_id", json_object_new_string(login_id));
     json_object_object_add(data, "contact_id",
                            json_object_new_string(contact_id));
-    rc = ex_call(p, "login.started", json_object_to_json_string(data),
-                 &reply);
+    rc = ex_call(p, "login.started", json_object_to_json_string(data), &reply);
     json_object_put(data);
     if (rc != EX_VERIFIED)
         goto out;
@@ -131,8 +129,8 @@ ex_choose(struct mfa_producer *p, const char *login_id,
     }
     printf("Choose Verification Method:\n");
     for (size_t i = 0; i < count; i++) {
-        const char *m = json_object_get_string(
-            json_object_array_get_idx(methods, i));
+        const char *m =
+            json_object_get_string(json_object_array_get_idx(methods, i));
 
         printf("  %s  %s\n", m,
                strcmp(m, "email") == 0 ? ex_str(reply, "email_hint")
@@ -146,9 +144,9 @@ ex_choose(struct mfa_producer *p, const char *login_id,
         if (ex_read_line("Method: ", line, sizeof(line)) == NULL)
             goto out;
         for (size_t i = 0; i < count; i++)
-            offered |= strcmp(line, json_object_get_string(
-                                        json_object_array_get_idx(
-                                            methods, i))) == 0;
+            offered |=
+                strcmp(line, json_object_get_string(
+                                 json_object_array_get_idx(methods, i))) == 0;
         if (offered) {
             snprintf(method, n, "%s", line);
             break;
@@ -220,8 +218,7 @@ ex_submit(struct mfa_producer *p, const char *login_id)
             printf("Not verified: %s\n", status);
             break;
         }
-        printf("Wrong code; %d attempt(s) left.\n",
-               json_object_get_int(left));
+        printf("Wrong code; %d attempt(s) left.\n", json_object_get_int(left));
         json_object_put(reply);
         reply = NULL;
     }
@@ -239,7 +236,8 @@ main(int argc, char **argv)
     int rc = EX_UNAVAILABLE;
 
     if (argc < 2 || argc > 3 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: example_login CONTACT_ID [AMQP_URL]\n"
+        fprintf(stderr,
+                "usage: example_login CONTACT_ID [AMQP_URL]\n"
                 "The portal's MFA step: login.started, choose a method, "
                 "login.code_requested,\nread the code on stdin, "
                 "login.code_submitted. URL default: $MFA_AMQP_URL.\n");

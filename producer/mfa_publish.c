@@ -76,7 +76,8 @@ pub_usage(FILE *out)
 {
     const char *const *t;
 
-    fprintf(out,
+    fprintf(
+        out,
         "usage: mfa-publish TYPE [--data JSON | --data-file FILE] "
         "[--event-id ID]\n"
         "                   [--wait[=SECONDS]] [--url URL] "
@@ -147,7 +148,8 @@ pub_usage(FILE *out)
         PUB_WAIT_DEFAULT_S);
     for (t = mfa_producer_types(); *t != NULL; t++)
         mfa_producer_type_help(*t, out);
-    fprintf(out,
+    fprintf(
+        out,
         "\n"
         "Examples:\n"
         "  mfa-publish contact.demoted --data '{\"contact_id\":\"c-42\"}'\n"
@@ -170,9 +172,10 @@ pub_version(void)
 static void
 pub_on_alarm(int sig)
 {
-    static const char a[] = PUB_NAME ": the broker stopped reading from "
-                            "the connection (memory or disk alarm, or a "
-                            "hung node); ";
+    static const char a[] =
+        PUB_NAME ": the broker stopped reading from "
+                 "the connection (memory or disk alarm, or a "
+                 "hung node); ";
     static const char b[] = " events were confirmed before it; exiting\n";
     char num[24];
     int n = (int)sizeof(num), v = (int)pub_confirmed;
@@ -217,15 +220,17 @@ pub_check_type(const struct pub_args *a)
         /* The library words it (and lists the known types). */
         if (mfa_producer_build(a->type, NULL, NULL, &body, NULL, err,
                                sizeof(err)) != MFA_PRODUCER_OK)
-            fprintf(stderr, "%s: refused, nothing published: %s\n",
-                    PUB_NAME, err);
+            fprintf(stderr, "%s: refused, nothing published: %s\n", PUB_NAME,
+                    err);
         free(body);
         return -1;
     }
     if (a->wait_s > 0 && !mfa_producer_type_replies(a->type)) {
-        fprintf(stderr, "%s: refused, nothing published: %s gets no "
+        fprintf(stderr,
+                "%s: refused, nothing published: %s gets no "
                 "reply (only login.* events are answered); leave out "
-                "--wait\n", PUB_NAME, a->type);
+                "--wait\n",
+                PUB_NAME, a->type);
         return -1;
     }
     return 0;
@@ -270,39 +275,50 @@ pub_parse_args(int argc, char **argv, struct pub_args *a, int *done)
                 v = strtol(optarg, &end, 10);
                 if (errno || end == optarg || *end != '\0' || v < 1 ||
                     v > PUB_WAIT_MAX_S) {
-                    fprintf(stderr, "%s: --wait: give whole seconds, 1 to "
-                            "%d (--wait=10)\n", PUB_NAME, PUB_WAIT_MAX_S);
+                    fprintf(stderr,
+                            "%s: --wait: give whole seconds, 1 to "
+                            "%d (--wait=10)\n",
+                            PUB_NAME, PUB_WAIT_MAX_S);
                     return -1;
                 }
                 a->wait_s = (int)v;
             }
             break;
-        case 'h': pub_usage(stdout); *done = 1; return 0;
-        case 'V': pub_version(); *done = 1; return 0;
+        case 'h':
+            pub_usage(stdout);
+            *done = 1;
+            return 0;
+        case 'V':
+            pub_version();
+            *done = 1;
+            return 0;
         default:
-            fprintf(stderr, "%s: unknown option or missing value: %s\n"
-                    "Try '%s --help'.\n", PUB_NAME, argv[optind - 1],
-                    PUB_NAME);
+            fprintf(stderr,
+                    "%s: unknown option or missing value: %s\n"
+                    "Try '%s --help'.\n",
+                    PUB_NAME, argv[optind - 1], PUB_NAME);
             return -1;
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "%s: give exactly one event TYPE (%s)\n"
-                "Try '%s --help'.\n", PUB_NAME,
-                optind >= argc ? "none given" : "more than one given",
+        fprintf(stderr,
+                "%s: give exactly one event TYPE (%s)\n"
+                "Try '%s --help'.\n",
+                PUB_NAME, optind >= argc ? "none given" : "more than one given",
                 PUB_NAME);
         return -1;
     }
     a->type = argv[optind];
     if (a->data != NULL && a->data_file != NULL) {
-        fprintf(stderr, "%s: give --data or --data-file, not both\n",
-                PUB_NAME);
+        fprintf(stderr, "%s: give --data or --data-file, not both\n", PUB_NAME);
         return -1;
     }
     if (a->lines && (a->data || a->data_file || a->event_id || a->wait_s)) {
-        fprintf(stderr, "%s: --lines reads the data from stdin and gives "
+        fprintf(stderr,
+                "%s: --lines reads the data from stdin and gives "
                 "every line a new event_id; it takes no --data, "
-                "--data-file, --event-id or --wait\n", PUB_NAME);
+                "--data-file, --event-id or --wait\n",
+                PUB_NAME);
         return -1;
     }
     return 0;
@@ -351,8 +367,7 @@ out:
 }
 
 static int
-pub_one(struct mfa_producer *p, const struct pub_args *a,
-        unsigned guard_s)
+pub_one(struct mfa_producer *p, const struct pub_args *a, unsigned guard_s)
 {
     char id[MFA_PRODUCER_ID_LEN], err[1024];
     char *data = NULL, *reply = NULL;
@@ -368,9 +383,8 @@ pub_one(struct mfa_producer *p, const struct pub_args *a,
     id[0] = '\0';
     alarm(guard_s + (unsigned)a->wait_s);
     if (a->wait_s > 0)
-        st = mfa_producer_call(p, a->type, data ? data : a->data,
-                               a->event_id, a->wait_s * 1000, id, &reply,
-                               err, sizeof(err));
+        st = mfa_producer_call(p, a->type, data ? data : a->data, a->event_id,
+                               a->wait_s * 1000, id, &reply, err, sizeof(err));
     else
         st = mfa_producer_publish(p, a->type, data ? data : a->data,
                                   a->event_id, id, err, sizeof(err));
@@ -382,8 +396,7 @@ pub_one(struct mfa_producer *p, const struct pub_args *a,
     if (reply != NULL)
         printf("%s\n", reply);
     if (st == MFA_PRODUCER_INVALID)
-        fprintf(stderr, "%s: refused, nothing published: %s\n", PUB_NAME,
-                err);
+        fprintf(stderr, "%s: refused, nothing published: %s\n", PUB_NAME, err);
     else if (st != MFA_PRODUCER_OK)
         fprintf(stderr, "%s: %s\n", PUB_NAME, err);
     free(reply);
@@ -437,10 +450,12 @@ pub_read_lines(const char *type, struct pub_line **out, size_t *n)
         if ((size_t)len != strlen(line))
             snprintf(err, sizeof(err), "contains a NUL byte");
         else if (len > ENVELOPE_MAX_BODY)
-            snprintf(err, sizeof(err), "data: too large (%zd bytes, max "
-                     "%d)", len, ENVELOPE_MAX_BODY);
-        else if (mfa_producer_build(type, line, NULL, &body, v[count].id,
-                                    err, sizeof(err)) == MFA_PRODUCER_OK) {
+            snprintf(err, sizeof(err),
+                     "data: too large (%zd bytes, max "
+                     "%d)",
+                     len, ENVELOPE_MAX_BODY);
+        else if (mfa_producer_build(type, line, NULL, &body, v[count].id, err,
+                                    sizeof(err)) == MFA_PRODUCER_OK) {
             v[count].body = body;
             v[count++].lineno = lineno;
             continue;
@@ -449,16 +464,17 @@ pub_read_lines(const char *type, struct pub_line **out, size_t *n)
             fprintf(stderr, "%s: line %zu: %s\n", PUB_NAME, lineno, err);
     }
     if (ferror(stdin)) {
-        fprintf(stderr, "%s: reading stdin: %s\n", PUB_NAME,
-                strerror(errno));
+        fprintf(stderr, "%s: reading stdin: %s\n", PUB_NAME, strerror(errno));
         goto out;
     }
     if (bad > 0) {
         if (bad > PUB_MAX_SHOWN_ERRORS)
-            fprintf(stderr, "%s: ... and %zu more refused lines\n",
-                    PUB_NAME, bad - PUB_MAX_SHOWN_ERRORS);
-        fprintf(stderr, "%s: refused %zu of %zu lines; nothing was "
-                "published\n", PUB_NAME, bad, bad + count);
+            fprintf(stderr, "%s: ... and %zu more refused lines\n", PUB_NAME,
+                    bad - PUB_MAX_SHOWN_ERRORS);
+        fprintf(stderr,
+                "%s: refused %zu of %zu lines; nothing was "
+                "published\n",
+                PUB_NAME, bad, bad + count);
         goto out;
     }
     rc = 0;
@@ -542,14 +558,14 @@ pub_lines(struct mfa_producer *p, const struct pub_args *a, int window,
         fputc('\n', stderr);
     if (st != MFA_PRODUCER_OK) {
         fprintf(stderr, "%s: %s\n", PUB_NAME, err);
-        fprintf(stderr, "%s: stopped at the first failing window: %zu "
+        fprintf(stderr,
+                "%s: stopped at the first failing window: %zu "
                 "confirmed, %zu refused by the broker, %zu unconfirmed "
                 "(may have arrived), %zu not sent; first line not "
-                "confirmed: %zu\n", PUB_NAME, ok, refused, unknown,
-                n - sent_upto, first_bad);
+                "confirmed: %zu\n",
+                PUB_NAME, ok, refused, unknown, n - sent_upto, first_bad);
     }
-    printf("%s: %zu of %zu events confirmed (%s)\n", PUB_NAME, ok, n,
-           a->type);
+    printf("%s: %zu of %zu events confirmed (%s)\n", PUB_NAME, ok, n, a->type);
 out:
     for (size_t i = 0; i < n; i++)
         free(v[i].body);
@@ -599,10 +615,9 @@ main(int argc, char **argv)
     /* Every wait in the library is bounded by the confirm timeout except
      * a socket write to a broker that stopped reading: the alarm ends
      * that one. Connecting takes up to two timeouts plus the TCP one. */
-    guard_s = (unsigned)(3 * o.confirm_timeout_ms / 1000) +
-              PUB_GUARD_SLACK_S;
-    rc = a.lines ? pub_lines(p, &a, o.window, guard_s)
-                 : pub_one(p, &a, guard_s);
+    guard_s = (unsigned)(3 * o.confirm_timeout_ms / 1000) + PUB_GUARD_SLACK_S;
+    rc =
+        a.lines ? pub_lines(p, &a, o.window, guard_s) : pub_one(p, &a, guard_s);
 out:
     mfa_producer_free(p);
     if (loaded)

@@ -78,8 +78,7 @@ prod_dup(const char *s)
 }
 
 struct mfa_producer *
-mfa_producer_new(const struct mfa_producer_options *o, char *err,
-                 size_t errlen)
+mfa_producer_new(const struct mfa_producer_options *o, char *err, size_t errlen)
 {
     struct mfa_producer *p = NULL;
     struct mq_options mo;
@@ -119,8 +118,8 @@ mfa_producer_new(const struct mfa_producer_options *o, char *err,
     p->url = xstrdup(o->url);
     p->name = xstrdup(o->name ? o->name : "mfa-producer");
     p->ca_file = prod_dup(o->ca_file);
-    p->timeout_ms = o->confirm_timeout_ms ? o->confirm_timeout_ms
-                                          : PROD_DEFAULT_TIMEOUT_MS;
+    p->timeout_ms =
+        o->confirm_timeout_ms ? o->confirm_timeout_ms : PROD_DEFAULT_TIMEOUT_MS;
     p->window = o->window ? o->window : PROD_DEFAULT_WINDOW;
     if (p->window > PROD_MAX_WINDOW)
         p->window = PROD_MAX_WINDOW;
@@ -231,7 +230,8 @@ prod_explain(const struct mfa_producer *p, const struct mq_out *o, int how,
         prod_fail(err, errlen, 0,
                   "the broker returned event %s: no queue is bound to "
                   "routing key %s on exchange %s (are the workers' queues "
-                  "declared?)", o->message_id, o->routing_key, o->exchange);
+                  "declared?)",
+                  o->message_id, o->routing_key, o->exchange);
     else if (how == MQ_NACKED)
         prod_fail(err, errlen, 0,
                   "the broker refused (nacked) event %s: it could not "
@@ -241,12 +241,14 @@ prod_explain(const struct mfa_producer *p, const struct mq_out *o, int how,
         prod_fail(err, errlen, 0,
                   "connection to the broker lost (%s) before event %s was "
                   "confirmed: it may or may not have arrived; publish it "
-                  "again with the same event_id", lost, o->message_id);
+                  "again with the same event_id",
+                  lost, o->message_id);
     else
         prod_fail(err, errlen, 0,
                   "no confirm from the broker for event %s within %d ms: "
                   "it may or may not have arrived; publish it again with "
-                  "the same event_id", o->message_id, p->timeout_ms);
+                  "the same event_id",
+                  o->message_id, p->timeout_ms);
 }
 
 /*
@@ -313,8 +315,8 @@ prod_send(struct mfa_producer *p, const struct mq_out *outs, size_t n,
         if (rc == MFA_PRODUCER_OK) {
             rc = status[i];
             if (!(unreachable && rc == MFA_PRODUCER_UNREACHABLE))
-                prod_explain(p, &outs[i], how[i],
-                             lost[0] != '\0' ? lost : NULL, err, errlen);
+                prod_explain(p, &outs[i], how[i], lost[0] != '\0' ? lost : NULL,
+                             err, errlen);
         }
     }
     free(ok);
@@ -326,16 +328,14 @@ prod_send(struct mfa_producer *p, const struct mq_out *outs, size_t n,
 static int
 prod_publish(struct mfa_producer *p, const char *type, const char *data_json,
              const char *event_id, int want_reply,
-             char event_id_out[MFA_PRODUCER_ID_LEN], char *err,
-             size_t errlen)
+             char event_id_out[MFA_PRODUCER_ID_LEN], char *err, size_t errlen)
 {
     char id[MFA_PRODUCER_ID_LEN];
     struct mq_out o;
     char *body = NULL;
     int rc, status, how;
 
-    rc = mfa_producer_build(type, data_json, event_id, &body, id, err,
-                            errlen);
+    rc = mfa_producer_build(type, data_json, event_id, &body, id, err, errlen);
     if (event_id_out != NULL)
         memcpy(event_id_out, id, sizeof(id));
     if (rc != MFA_PRODUCER_OK)
@@ -403,7 +403,8 @@ prod_wait_reply(struct mfa_producer *p, const char *type, long long deadline,
             return prod_fail(err, errlen, MFA_PRODUCER_NO_REPLY,
                              "connection to the broker lost (%s) while "
                              "waiting for the reply to event %s; the event "
-                             "itself was confirmed", why, p->awaiting);
+                             "itself was confirmed",
+                             why, p->awaiting);
         }
     }
     return MFA_PRODUCER_OK;
@@ -411,9 +412,9 @@ prod_wait_reply(struct mfa_producer *p, const char *type, long long deadline,
 
 int
 mfa_producer_call(struct mfa_producer *p, const char *type,
-                  const char *data_json, const char *event_id,
-                  int timeout_ms, char event_id_out[MFA_PRODUCER_ID_LEN],
-                  char **reply, char *err, size_t errlen)
+                  const char *data_json, const char *event_id, int timeout_ms,
+                  char event_id_out[MFA_PRODUCER_ID_LEN], char **reply,
+                  char *err, size_t errlen)
 {
     long long deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int rc;
@@ -434,8 +435,7 @@ mfa_producer_call(struct mfa_producer *p, const char *type,
 /* A batch message must be one of our types and validate as the workers
  * will read it; its message_id is the event_id inside the body. */
 static int
-prod_batch_check(const struct mfa_producer_msg *m,
-                 char id[MFA_PRODUCER_ID_LEN])
+prod_batch_check(const struct mfa_producer_msg *m, char id[MFA_PRODUCER_ID_LEN])
 {
     const char *const *t;
     struct envelope ev;
@@ -453,8 +453,8 @@ prod_batch_check(const struct mfa_producer_msg *m,
 
 int
 mfa_producer_publish_batch(struct mfa_producer *p,
-                           struct mfa_producer_msg *msgs, size_t n,
-                           char *err, size_t errlen)
+                           struct mfa_producer_msg *msgs, size_t n, char *err,
+                           size_t errlen)
 {
     size_t w = (size_t)p->window;
     struct mq_out *outs = xcalloc(w, sizeof(*outs));
@@ -475,7 +475,8 @@ mfa_producer_publish_batch(struct mfa_producer *p,
                 if (rc == MFA_PRODUCER_OK)
                     rc = prod_fail(err, errlen, MFA_PRODUCER_INVALID,
                                    "message %zu: not a valid event (build "
-                                   "it with mfa_producer_build)", i);
+                                   "it with mfa_producer_build)",
+                                   i);
                 continue;
             }
             prod_out(&outs[k], msgs[i].type, msgs[i].body, ids[k], 0);

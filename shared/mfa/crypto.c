@@ -19,7 +19,7 @@
 
 #include <sodium.h>
 
-#define KDF_CONTEXT "mfa-keys"   /* exactly crypto_kdf_CONTEXTBYTES */
+#define KDF_CONTEXT "mfa-keys" /* exactly crypto_kdf_CONTEXTBYTES */
 
 enum { SUBKEY_CODE = 1, SUBKEY_SEAL, SUBKEY_SETTINGS, SUBKEY_DEST };
 
@@ -35,8 +35,8 @@ keys_decode_b64(const char *s, size_t slen, unsigned char out[MFA_KEY_BYTES])
 {
     size_t n = 0;
 
-    while (slen > 0 && (s[slen - 1] == '\n' || s[slen - 1] == '\r' ||
-                        s[slen - 1] == ' '))
+    while (slen > 0 &&
+           (s[slen - 1] == '\n' || s[slen - 1] == '\r' || s[slen - 1] == ' '))
         slen--;
     if (sodium_base642bin(out, MFA_KEY_BYTES, s, slen, NULL, &n, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
@@ -46,8 +46,8 @@ keys_decode_b64(const char *s, size_t slen, unsigned char out[MFA_KEY_BYTES])
 }
 
 static int
-keys_read_file(const char *file, unsigned char master[MFA_KEY_BYTES],
-               char *err, size_t errlen)
+keys_read_file(const char *file, unsigned char master[MFA_KEY_BYTES], char *err,
+               size_t errlen)
 {
     unsigned char raw[128];
     ssize_t n;
@@ -55,16 +55,16 @@ keys_read_file(const char *file, unsigned char master[MFA_KEY_BYTES],
 
     fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "keys.master_key_file: cannot open %s: %s",
-                 file, strerror(errno));
+        snprintf(err, errlen, "keys.master_key_file: cannot open %s: %s", file,
+                 strerror(errno));
         return -1;
     }
     n = read(fd, raw, sizeof(raw));
     if (n == MFA_KEY_BYTES) {
         memcpy(master, raw, MFA_KEY_BYTES);
         rc = 0;
-    } else if (n > 0 && keys_decode_b64((const char *)raw, (size_t)n,
-                                        master) == 0) {
+    } else if (n > 0 &&
+               keys_decode_b64((const char *)raw, (size_t)n, master) == 0) {
         rc = 0;
     } else {
         snprintf(err, errlen,
@@ -87,13 +87,15 @@ keys_load(const char *file, const char *b64, char *err, size_t errlen)
     crypto_setup();
     if (b64 != NULL && b64[0] != '\0') {
         if (keys_decode_b64(b64, strlen(b64), master) != 0) {
-            snprintf(err, errlen, "MFA_KEYS_MASTER_KEY: must be the base64 "
-                                  "of exactly 32 bytes");
+            snprintf(err, errlen,
+                     "MFA_KEYS_MASTER_KEY: must be the base64 "
+                     "of exactly 32 bytes");
             goto out;
         }
     } else if (file == NULL || file[0] == '\0') {
-        snprintf(err, errlen, "keys: no master key (set "
-                              "keys.master_key_file or MFA_KEYS_MASTER_KEY)");
+        snprintf(err, errlen,
+                 "keys: no master key (set "
+                 "keys.master_key_file or MFA_KEYS_MASTER_KEY)");
         goto out;
     } else if (keys_read_file(file, master, err, errlen) != 0) {
         goto out;
@@ -102,14 +104,14 @@ keys_load(const char *file, const char *b64, char *err, size_t errlen)
     k = sodium_malloc(sizeof(*k));
     if (k == NULL)
         fatal("sodium_malloc failed");
-    crypto_kdf_derive_from_key(k->code, MFA_KEY_BYTES, SUBKEY_CODE,
-                               KDF_CONTEXT, master);
-    crypto_kdf_derive_from_key(k->seal, MFA_KEY_BYTES, SUBKEY_SEAL,
-                               KDF_CONTEXT, master);
+    crypto_kdf_derive_from_key(k->code, MFA_KEY_BYTES, SUBKEY_CODE, KDF_CONTEXT,
+                               master);
+    crypto_kdf_derive_from_key(k->seal, MFA_KEY_BYTES, SUBKEY_SEAL, KDF_CONTEXT,
+                               master);
     crypto_kdf_derive_from_key(k->settings, MFA_KEY_BYTES, SUBKEY_SETTINGS,
                                KDF_CONTEXT, master);
-    crypto_kdf_derive_from_key(k->dest, MFA_KEY_BYTES, SUBKEY_DEST,
-                               KDF_CONTEXT, master);
+    crypto_kdf_derive_from_key(k->dest, MFA_KEY_BYTES, SUBKEY_DEST, KDF_CONTEXT,
+                               master);
     /* The key id is public: a short hash of the master key, so rows hashed
      * under an older key can be recognised after a rotation. */
     crypto_generichash(kid, sizeof(kid), (const unsigned char *)"key-id", 6,
@@ -199,22 +201,22 @@ dest_hash(const struct mfa_keys *k, const char *dest,
 }
 
 char *
-seal_b64(const unsigned char key[MFA_KEY_BYTES], const char *ad,
-         const void *pt, size_t ptlen)
+seal_b64(const unsigned char key[MFA_KEY_BYTES], const char *ad, const void *pt,
+         size_t ptlen)
 {
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
     size_t clen = nb + ptlen + ab;
     unsigned char *c = xmalloc(clen);
     unsigned long long outl = 0;
-    size_t b64len = sodium_base64_ENCODED_LEN(clen,
-                                              sodium_base64_VARIANT_ORIGINAL);
+    size_t b64len =
+        sodium_base64_ENCODED_LEN(clen, sodium_base64_VARIANT_ORIGINAL);
     char *b64 = xmalloc(b64len);
 
     randombytes_buf(c, nb);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        c + nb, &outl, pt, ptlen, (const unsigned char *)ad, strlen(ad), NULL,
-        c, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(c + nb, &outl, pt, ptlen,
+                                               (const unsigned char *)ad,
+                                               strlen(ad), NULL, c, key);
     sodium_bin2base64(b64, b64len, c, nb + (size_t)outl,
                       sodium_base64_VARIANT_ORIGINAL);
     free(c);

@@ -48,8 +48,8 @@ int keys_generate_file(const char *path, char *err, size_t errlen)
 typedef uint32_t (*code_uniform_fn)(uint32_t upper);
 /* out gets `digits` digits and a NUL. uniform NULL = randombytes_uniform. */
 void code_generate(char *out, int digits, code_uniform_fn uniform);
-void code_hash(const struct mfa_keys *k, const char *login_id,
-               const char *code, unsigned char out[MFA_HASH_BYTES]);
+void code_hash(const struct mfa_keys *k, const char *login_id, const char *code,
+               unsigned char out[MFA_HASH_BYTES]);
 /* 1 when equal; constant time. */
 int code_hash_equal(const unsigned char a[MFA_HASH_BYTES],
                     const unsigned char b[MFA_HASH_BYTES]);

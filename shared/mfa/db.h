@@ -30,8 +30,8 @@ struct db {
     unsigned long writes;
     struct db_prep *prep;
     int nprep;
-    int prep_stale;     /* a cached plan went stale: DEALLOCATE when idle */
-    int defer;          /* db_defer() keeps statements instead of running */
+    int prep_stale; /* a cached plan went stale: DEALLOCATE when idle */
+    int defer;      /* db_defer() keeps statements instead of running */
     struct db_later *later;
     int nlater, caplater;
 };
@@ -41,7 +41,7 @@ struct db_stmt {
     const char *sql;
     int nparams;
     const char *const *params;
-    PGresult *res;      /* out: the result (caller PQclears) or NULL */
+    PGresult *res; /* out: the result (caller PQclears) or NULL */
 };
 
 struct db *db_new(const char *conninfo);
@@ -86,8 +86,8 @@ int db_defer(struct db *db, const char *sql, int nparams,
  * statement, so use it only where no other kept write depends on the
  * order (no foreign key between them).
  */
-int db_defer_rows(struct db *db, const char *sql, const char *bulk,
-                  int nparams, const char *const *params)
+int db_defer_rows(struct db *db, const char *sql, const char *bulk, int nparams,
+                  const char *const *params)
     __attribute__((warn_unused_result));
 /* The kept statements, as db_pipeline() input (valid until db_later_clear);
  * and forgetting them (after their pipeline, or a rollback). */

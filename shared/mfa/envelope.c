@@ -57,14 +57,14 @@ struct field {
 };
 
 #define OFF(m) offsetof(struct envelope, u.m)
-#define FLD(k, kd, fl, mn, mx, m)                                             \
-    {                                                                         \
-        .key = (k), .kind = (kd), .flags = (fl), .min = (mn), .max = (mx),    \
-        .off = OFF(m)                                                         \
+#define FLD(k, kd, fl, mn, mx, m)                                              \
+    {                                                                          \
+        .key = (k), .kind = (kd), .flags = (fl), .min = (mn), .max = (mx),     \
+        .off = OFF(m)                                                          \
     }
-#define END                                                                   \
-    {                                                                         \
-        .key = NULL                                                           \
+#define END                                                                    \
+    {                                                                          \
+        .key = NULL                                                            \
     }
 
 /* Limits shared by several types, so they cannot drift apart. */
@@ -122,8 +122,11 @@ static const struct field started_fields[] = {
 
 static const struct field requested_fields[] = {
     FLD("login_id", K_UUID, F_REQ, 0, 0, code_requested.login_id),
-    {.key = "method", .kind = K_ENUM, .flags = F_REQ,
-     .off = OFF(code_requested.method), .choices = methods},
+    {.key = "method",
+     .kind = K_ENUM,
+     .flags = F_REQ,
+     .off = OFF(code_requested.method),
+     .choices = methods},
     END,
 };
 
@@ -137,10 +140,16 @@ static const struct field dispatch_code_fields[] = {
     FLD("delivery_id", K_UUID, F_REQ, 0, 0, dispatch_code.delivery_id),
     FLD("login_id", K_UUID, F_REQ, 0, 0, dispatch_code.login_id),
     FLD("contact_id", K_ID, F_REQ, 1, ID_MAX, dispatch_code.contact_id),
-    {.key = "channel", .kind = K_ENUM, .flags = F_REQ,
-     .off = OFF(dispatch_code.channel), .choices = methods},
+    {.key = "channel",
+     .kind = K_ENUM,
+     .flags = F_REQ,
+     .off = OFF(dispatch_code.channel),
+     .choices = methods},
     FLD("sealed", K_B64, F_REQ, 1, 1024, dispatch_code.sealed),
-    {.key = "expires_at", .kind = K_TIME, .flags = F_REQ, .max = 39,
+    {.key = "expires_at",
+     .kind = K_TIME,
+     .flags = F_REQ,
+     .max = 39,
      .off = OFF(dispatch_code.expires_at),
      .off_us = OFF(dispatch_code.expires_at_us)},
     END,
@@ -149,8 +158,11 @@ static const struct field dispatch_code_fields[] = {
 static const struct field dispatch_notice_fields[] = {
     FLD("delivery_id", K_UUID, F_REQ, 0, 0, dispatch_notice.delivery_id),
     FLD("contact_id", K_ID, F_REQ, 1, ID_MAX, dispatch_notice.contact_id),
-    {.key = "template", .kind = K_ENUM, .flags = F_REQ,
-     .off = OFF(dispatch_notice.template_name), .choices = templates},
+    {.key = "template",
+     .kind = K_ENUM,
+     .flags = F_REQ,
+     .off = OFF(dispatch_notice.template_name),
+     .choices = templates},
     FLD("to", K_EMAIL, F_REQ, 1, ADDR_EMAIL_MAX, dispatch_notice.to),
     FLD("locale", K_LOCALE, F_NULL, 0, 16, dispatch_notice.locale),
     FLD("display_name", K_TEXT, F_NULL, 0, NAME_MAX_CHARS,
@@ -232,8 +244,8 @@ env_quote(const char *s, char out[48])
     for (i = 0; s[i] != '\0' && i < 40; i++) {
         unsigned char c = (unsigned char)s[i];
 
-        out[i] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?'
-                                                                 : (char)c;
+        out[i] =
+            (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
     }
     out[i] = '\0';
     if (s[i] != '\0')
@@ -320,8 +332,7 @@ env_choices(const char *const *choices, char *out, size_t n)
 
     out[0] = '\0';
     for (i = 0; choices[i] != NULL && used < n; i++) {
-        w = snprintf(out + used, n - used, "%s%s", i ? ", " : "",
-                     choices[i]);
+        w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", choices[i]);
         if (w < 0)
             break;
         used += (size_t)w;
@@ -342,8 +353,10 @@ env_check_kind(const struct field *f, const char *s, size_t len,
     case K_TEXT:
     case K_EMAIL:
         if (f->kind != K_ANY && addr_has_control(s))
-            return env_err(err, errlen, "data.%s: contains control "
-                                        "characters", f->key);
+            return env_err(err, errlen,
+                           "data.%s: contains control "
+                           "characters",
+                           f->key);
         n = f->kind == K_EMAIL ? len : env_chars(s, len);
         if (n < f->min)
             return env_err(err, errlen, "data.%s: empty", f->key);
@@ -356,12 +369,15 @@ env_check_kind(const struct field *f, const char *s, size_t len,
         if (len < f->min)
             return env_err(err, errlen, "data.%s: empty", f->key);
         if (len > f->max)
-            return env_err(err, errlen, "data.%s: too long (max %zu "
-                                        "characters)", f->key, f->max);
+            return env_err(err, errlen,
+                           "data.%s: too long (max %zu "
+                           "characters)",
+                           f->key, f->max);
         for (i = 0; i < len; i++)
             if (!env_is_alnum(s[i]) && strchr("._:-", s[i]) == NULL)
-                return env_err(err, errlen, "data.%s: invalid character "
-                                            "(allowed: A-Z a-z 0-9 . _ : -)",
+                return env_err(err, errlen,
+                               "data.%s: invalid character "
+                               "(allowed: A-Z a-z 0-9 . _ : -)",
                                f->key);
         return 0;
     case K_UUID:
@@ -372,13 +388,17 @@ env_check_kind(const struct field *f, const char *s, size_t len,
         return 0;
     case K_COUNTRY:
         if (len != 2 || !env_is_alpha(s[0]) || !env_is_alpha(s[1]))
-            return env_err(err, errlen, "data.%s: not a 2-letter country "
-                                        "code", f->key);
+            return env_err(err, errlen,
+                           "data.%s: not a 2-letter country "
+                           "code",
+                           f->key);
         return 0;
     case K_LOCALE:
         if (len > f->max || !env_locale_ok(s, len))
-            return env_err(err, errlen, "data.%s: not a locale (like en, "
-                                        "nl-BE, pt_BR)", f->key);
+            return env_err(err, errlen,
+                           "data.%s: not a locale (like en, "
+                           "nl-BE, pt_BR)",
+                           f->key);
         return 0;
     case K_ENUM:
         for (i = 0; f->choices[i] != NULL; i++)
@@ -391,15 +411,19 @@ env_check_kind(const struct field *f, const char *s, size_t len,
         if (len < f->min)
             return env_err(err, errlen, "data.%s: empty", f->key);
         if (len > f->max)
-            return env_err(err, errlen, "data.%s: too long (max %zu "
-                                        "characters)", f->key, f->max);
+            return env_err(err, errlen,
+                           "data.%s: too long (max %zu "
+                           "characters)",
+                           f->key, f->max);
         if (!env_b64_ok(s, len))
             return env_err(err, errlen, "data.%s: not base64", f->key);
         return 0;
     case K_TIME:
         if (len > f->max || clock_rfc3339_parse(s, &us) != 0)
-            return env_err(err, errlen, "data.%s: not an RFC 3339 "
-                                        "timestamp", f->key);
+            return env_err(err, errlen,
+                           "data.%s: not an RFC 3339 "
+                           "timestamp",
+                           f->key);
         memcpy((char *)ev + f->off_us, &us, sizeof(us));
         return 0;
     }
@@ -408,8 +432,7 @@ env_check_kind(const struct field *f, const char *s, size_t len,
 
 /* Validate one field of ev->data and store it where f says. */
 static int
-env_field(struct envelope *ev, const struct field *f, char *err,
-          size_t errlen)
+env_field(struct envelope *ev, const struct field *f, char *err, size_t errlen)
 {
     struct json_object *v = NULL;
     struct ev_opt *opt = (struct ev_opt *)((char *)ev + f->off);
@@ -525,8 +548,10 @@ env_parse_json(const char *body, size_t len, char *err, size_t errlen)
     }
     for (; end < len; end++) {
         if (strchr(" \t\r\n", body[end]) == NULL) {
-            env_err(err, errlen, "body: not valid JSON (trailing data at "
-                                 "offset %zu)", end);
+            env_err(err, errlen,
+                    "body: not valid JSON (trailing data at "
+                    "offset %zu)",
+                    end);
             json_object_put(root);
             root = NULL;
             goto out;
@@ -585,8 +610,10 @@ envelope_parse(const char *body, size_t len, const char *amqp_type,
     if (amqp_type != NULL && amqp_type[0] != '\0' &&
         strcmp(amqp_type, t->name) != 0) {
         env_quote(amqp_type, q2);
-        env_err(err, errlen, "type: \"%s\" does not match the AMQP type "
-                "property \"%s\"", t->name, q2);
+        env_err(err, errlen,
+                "type: \"%s\" does not match the AMQP type "
+                "property \"%s\"",
+                t->name, q2);
         goto out;
     }
 

@@ -51,11 +51,11 @@ struct ev_opt {
  * (code points), except email and "to", which are in octets (RFC 5321).
  */
 struct envelope {
-    char event_id[37];       /* lowercased uuid */
+    char event_id[37]; /* lowercased uuid */
     enum ev_type type;
-    const char *type_name;   /* static string */
-    char occurred_at[40];    /* as given, RFC 3339 */
-    int64_t occurred_at_us;  /* microseconds since the Unix epoch, UTC */
+    const char *type_name;    /* static string */
+    char occurred_at[40];     /* as given, RFC 3339 */
+    int64_t occurred_at_us;   /* microseconds since the Unix epoch, UTC */
     struct json_object *root; /* owns everything below */
     struct json_object *data;
     union {
@@ -97,8 +97,7 @@ struct envelope {
         struct {
             char delivery_id[37];
             /* template_name is the JSON field "template" */
-            const char *contact_id, *template_name, *to, *locale,
-                *display_name;
+            const char *contact_id, *template_name, *to, *locale, *display_name;
         } dispatch_notice;
     } u;
 };

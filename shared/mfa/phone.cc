@@ -38,7 +38,8 @@ using i18n::phonenumbers::NullLogger;
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-namespace {
+namespace
+{
 
 /* E.164 allows at most 15 digits after the "+". */
 const size_t PHONE_E164_DIGITS_MAX = 15;
@@ -136,13 +137,10 @@ phone_parse_reason(PhoneNumberUtil::ErrorType err)
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
         return "invalid country code";
     case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
-    case PhoneNumberUtil::TOO_SHORT_NSN:
-        return "too short";
-    case PhoneNumberUtil::TOO_LONG_NSN:
-        return "too long";
+    case PhoneNumberUtil::TOO_SHORT_NSN: return "too short";
+    case PhoneNumberUtil::TOO_LONG_NSN: return "too long";
     case PhoneNumberUtil::NOT_A_NUMBER:
-    default:
-        return "not a number";
+    default: return "not a number";
     }
 }
 
@@ -151,19 +149,13 @@ const char *
 phone_possible_reason(PhoneNumberUtil::ValidationResult vr)
 {
     switch (vr) {
-    case PhoneNumberUtil::IS_POSSIBLE:
-        return NULL;
-    case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
-        return "missing area code";
-    case PhoneNumberUtil::INVALID_COUNTRY_CODE:
-        return "invalid country code";
-    case PhoneNumberUtil::TOO_SHORT:
-        return "too short";
-    case PhoneNumberUtil::TOO_LONG:
-        return "too long";
+    case PhoneNumberUtil::IS_POSSIBLE: return NULL;
+    case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY: return "missing area code";
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE: return "invalid country code";
+    case PhoneNumberUtil::TOO_SHORT: return "too short";
+    case PhoneNumberUtil::TOO_LONG: return "too long";
     case PhoneNumberUtil::INVALID_LENGTH:
-    default:
-        return "invalid length";
+    default: return "invalid length";
     }
 }
 
@@ -171,31 +163,19 @@ const char *
 phone_type_name(PhoneNumberUtil::PhoneNumberType t)
 {
     switch (t) {
-    case PhoneNumberUtil::FIXED_LINE:
-        return "fixed_line";
-    case PhoneNumberUtil::MOBILE:
-        return "mobile";
-    case PhoneNumberUtil::FIXED_LINE_OR_MOBILE:
-        return "fixed_line_or_mobile";
-    case PhoneNumberUtil::TOLL_FREE:
-        return "toll_free";
-    case PhoneNumberUtil::PREMIUM_RATE:
-        return "premium_rate";
-    case PhoneNumberUtil::SHARED_COST:
-        return "shared_cost";
-    case PhoneNumberUtil::VOIP:
-        return "voip";
-    case PhoneNumberUtil::PERSONAL_NUMBER:
-        return "personal_number";
-    case PhoneNumberUtil::PAGER:
-        return "pager";
-    case PhoneNumberUtil::UAN:
-        return "uan";
-    case PhoneNumberUtil::VOICEMAIL:
-        return "voicemail";
+    case PhoneNumberUtil::FIXED_LINE: return "fixed_line";
+    case PhoneNumberUtil::MOBILE: return "mobile";
+    case PhoneNumberUtil::FIXED_LINE_OR_MOBILE: return "fixed_line_or_mobile";
+    case PhoneNumberUtil::TOLL_FREE: return "toll_free";
+    case PhoneNumberUtil::PREMIUM_RATE: return "premium_rate";
+    case PhoneNumberUtil::SHARED_COST: return "shared_cost";
+    case PhoneNumberUtil::VOIP: return "voip";
+    case PhoneNumberUtil::PERSONAL_NUMBER: return "personal_number";
+    case PhoneNumberUtil::PAGER: return "pager";
+    case PhoneNumberUtil::UAN: return "uan";
+    case PhoneNumberUtil::VOICEMAIL: return "voicemail";
     case PhoneNumberUtil::UNKNOWN:
-    default:
-        return "unknown";
+    default: return "unknown";
     }
 }
 

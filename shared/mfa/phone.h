@@ -59,8 +59,8 @@ struct phone_result {
  * Returns 0 whenever out was filled in (whatever the status), -1 on an
  * internal error (out NULL, out of memory); out is then all zero.
  */
-int phone_check(const char *input, const char *region,
-                struct phone_result *out) __attribute__((warn_unused_result));
+int phone_check(const char *input, const char *region, struct phone_result *out)
+    __attribute__((warn_unused_result));
 
 /* 1 when region is two letters naming a region libphonenumber knows
  * (any case: "nl" and "NL" both count); 0 otherwise, also for NULL. */

@@ -31,8 +31,7 @@ has_prefix(const char *s, const char *prefix)
 static const char *
 check_region(const char *v)
 {
-    if (strlen(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' ||
-        v[1] > 'Z')
+    if (strlen(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z')
         return "is not a region code of two capital letters, such as NL";
     return NULL;
 }
@@ -73,10 +72,10 @@ check_opt_http_url(const char *v)
 static const char *
 check_opt_domain(const char *v)
 {
-    if (*v && (strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-                   strlen(v) ||
-               v[0] == '.' || v[0] == '-'))
+    if (*v &&
+        (strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(v) ||
+         v[0] == '.' || v[0] == '-'))
         return "is not a bare domain name such as portal.example";
     return NULL;
 }
@@ -108,16 +107,16 @@ static const char *const starttls_modes[] = {"required", "optional", "off",
 static const char *const log_levels[] = {"debug", "info", "warn", "error",
                                          NULL};
 
-#define NIST_WHY                                                              \
+#define NIST_WHY                                                               \
     "NIST SP 800-63B: an out-of-band code may be valid for at most 10 "        \
     "minutes"
 
 /* Section and key are spelled once: the name is the field's name. */
-#define STR(s, k, def, check, flags, help) \
+#define STR(s, k, def, check, flags, help)                                     \
     CFG_DECL_STR(struct mfa_config, #s, #k, s.k, def, check, flags, help)
-#define INT(s, k, def, min, max, help) \
+#define INT(s, k, def, min, max, help)                                         \
     CFG_DECL_INT(struct mfa_config, #s, #k, s.k, def, min, max, NULL, 0, help)
-#define ENUM(s, k, def, choices, help) \
+#define ENUM(s, k, def, choices, help)                                         \
     CFG_DECL_ENUM(struct mfa_config, #s, #k, s.k, def, choices, 0, help)
 
 const struct cfg_decl mfa_config_table[] = {
@@ -172,14 +171,14 @@ const struct cfg_decl mfa_config_table[] = {
     STR(smtp, username, "", NULL, 0, "SMTP AUTH user; empty = no AUTH"),
     STR(smtp, password, "", NULL, CFG_SECRET | CFG_ENV_ONLY,
         "SMTP AUTH password"),
-    STR(smtp, from, "Customer Portal <no-reply@portal.example>", check_from,
-        0, "From: header of every message"),
+    STR(smtp, from, "Customer Portal <no-reply@portal.example>", check_from, 0,
+        "From: header of every message"),
     INT(smtp, concurrency, "8", 1, 256, "SMTP sessions in flight"),
     INT(smtp, timeout_seconds, "30", 1, 600, "per message"),
     STR(smtp, ca_file, "", NULL, 0, "CA bundle; empty = the system's"),
 
-    STR(sms, twilio_api_base, "https://api.twilio.com", check_http_url,
-        0, "Twilio API base URL (a mock in tests)"),
+    STR(sms, twilio_api_base, "https://api.twilio.com", check_http_url, 0,
+        "Twilio API base URL (a mock in tests)"),
     INT(sms, concurrency, "128", 1, 1024, "Twilio requests in flight"),
     INT(sms, timeout_seconds, "15", 1, 120, "per request"),
     STR(sms, status_callback, "", check_opt_http_url, 0,
@@ -215,37 +214,43 @@ settings_check(const struct mfa_config *c, char *err, size_t errlen)
     const struct mfa_smtp_config *s = &c->smtp;
 
     if (c->codes.min_remaining_seconds >= c->codes.ttl_seconds) {
-        snprintf(err, errlen, "codes.min_remaining_seconds: %ld is not below "
+        snprintf(err, errlen,
+                 "codes.min_remaining_seconds: %ld is not below "
                  "codes.ttl_seconds (%ld), so every code would be dropped "
-                 "before it is sent", c->codes.min_remaining_seconds,
-                 c->codes.ttl_seconds);
+                 "before it is sent",
+                 c->codes.min_remaining_seconds, c->codes.ttl_seconds);
         return -1;
     }
     if (c->login.ttl_seconds < c->codes.ttl_seconds) {
-        snprintf(err, errlen, "login.ttl_seconds: %ld is below "
+        snprintf(err, errlen,
+                 "login.ttl_seconds: %ld is below "
                  "codes.ttl_seconds (%ld); a code would outlive its login",
                  c->login.ttl_seconds, c->codes.ttl_seconds);
         return -1;
     }
     if (c->keys.master_key_file[0] == '\0' && c->keys.master_key[0] == '\0') {
-        snprintf(err, errlen, "keys.master_key_file: empty and "
-                 MFA_ENV_PREFIX "KEYS_MASTER_KEY is not set: no master key");
+        snprintf(err, errlen,
+                 "keys.master_key_file: empty and " MFA_ENV_PREFIX
+                 "KEYS_MASTER_KEY is not set: no master key");
         return -1;
     }
     if (s->username[0] == '\0' && s->password[0] != '\0') {
-        snprintf(err, errlen, "smtp.username: empty, but "
-                 MFA_ENV_PREFIX "SMTP_PASSWORD is set");
+        snprintf(err, errlen,
+                 "smtp.username: empty, but " MFA_ENV_PREFIX
+                 "SMTP_PASSWORD is set");
         return -1;
     }
     if (s->username[0] != '\0' && s->password[0] == '\0') {
-        snprintf(err, errlen, "smtp.username: set, but "
-                 MFA_ENV_PREFIX "SMTP_PASSWORD is not");
+        snprintf(err, errlen,
+                 "smtp.username: set, but " MFA_ENV_PREFIX
+                 "SMTP_PASSWORD is not");
         return -1;
     }
     /* AUTH over a connection that may stay plain would leak the password. */
     if (s->username[0] != '\0' && has_prefix(s->url, "smtp://") &&
         strcmp(s->starttls, "required") != 0) {
-        snprintf(err, errlen, "smtp.starttls: \"%s\" could send the SMTP "
+        snprintf(err, errlen,
+                 "smtp.starttls: \"%s\" could send the SMTP "
                  "password in clear; use required or an smtps:// URL",
                  s->starttls);
         return -1;

@@ -60,16 +60,16 @@ struct mfa_login_config {
 };
 
 struct mfa_phone_config {
-    char *default_region;                    /* "NL" */
+    char *default_region;                   /* "NL" */
     struct cfg_strlist sms_allowed_regions; /* empty = all */
     long max_sms_per_number_per_day;
 };
 
 struct mfa_smtp_config {
-    char *url; /* smtp:// or smtps:// */
+    char *url;            /* smtp:// or smtps:// */
     const char *starttls; /* required | optional | off */
-    char *username; /* "" = no AUTH */
-    char *password; /* environment only */
+    char *username;       /* "" = no AUTH */
+    char *password;       /* environment only */
     char *from;
     long concurrency;
     long timeout_seconds;

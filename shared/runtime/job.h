@@ -21,14 +21,14 @@ struct job {
     struct worker *w;
     struct mq_msg *msg;
     struct envelope ev;
-    int parsed;                  /* ev is valid */
-    enum mfa_verdict (*fn)(struct job *j);  /* handle or completion */
+    int parsed;                            /* ev is valid */
+    enum mfa_verdict (*fn)(struct job *j); /* handle or completion */
     enum mfa_verdict verdict;
-    int duplicate;               /* inbox said: done before */
+    int duplicate; /* inbox said: done before */
     int keep_effects;
-    int local_retries;           /* deadlocks re-run in place */
-    int again;                   /* run again in the next batch */
-    int started;                 /* went PENDING in this batch: not rerun */
+    int local_retries; /* deadlocks re-run in place */
+    int again;         /* run again in the next batch */
+    int started;       /* went PENDING in this batch: not rerun */
     char error[512];
     struct json_object *reply;
     struct job_out *outs;
@@ -50,16 +50,16 @@ struct worker {
     struct mq *mq;
     void *state;
     int stopping;
-    struct job_list ready;       /* delivered, not started */
-    struct job_list done;        /* async jobs whose I/O finished */
-    int pending;                 /* async jobs in flight */
+    struct job_list ready; /* delivered, not started */
+    struct job_list done;  /* async jobs whose I/O finished */
+    int pending;           /* async jobs in flight */
     /* The async jobs in flight, and copies of their events delivered
      * meanwhile (a redelivery, or a follow-up published again for a
      * duplicate): a copy waits in held until its first has finished, then
      * finds the inbox row, instead of starting a second send. */
     struct job_list inflight;
     struct job_list held;
-    long long db_retry_at;       /* monotonic ms; 0 = now */
+    long long db_retry_at; /* monotonic ms; 0 = now */
     int db_backoff_ms;
 };
 

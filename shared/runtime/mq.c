@@ -175,10 +175,9 @@ mq_login(struct mq *mq, const struct amqp_connection_info *ci)
     props[1].value.value.bytes = amqp_cstring_bytes(mq->o.name);
     propt.num_entries = 2;
     propt.entries = props;
-    r = amqp_login_with_properties(mq->conn, ci->vhost, 0, 131072,
-                                   mq->o.heartbeat, &propt,
-                                   AMQP_SASL_METHOD_PLAIN, ci->user,
-                                   ci->password);
+    r = amqp_login_with_properties(
+        mq->conn, ci->vhost, 0, 131072, mq->o.heartbeat, &propt,
+        AMQP_SASL_METHOD_PLAIN, ci->user, ci->password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         topology_rpc_error(r, "amqp login", mq->err, sizeof(mq->err));
         return -1;
@@ -204,8 +203,7 @@ mq_open_socket(struct mq *mq, const struct amqp_connection_info *ci)
         amqp_ssl_socket_set_verify_peer(sock, 1);
         amqp_ssl_socket_set_verify_hostname(sock, 1);
         if (amqp_ssl_socket_set_cacert(sock, ca) != AMQP_STATUS_OK) {
-            snprintf(mq->err, sizeof(mq->err), "amqps: cannot load CA %s",
-                     ca);
+            snprintf(mq->err, sizeof(mq->err), "amqps: cannot load CA %s", ca);
             return -1;
         }
     } else {
@@ -243,8 +241,8 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
     }
     mq->conn = amqp_new_connection();
     if (mq->o.no_watchdog) {
-        int ms = mq->o.confirm_timeout_ms > 0 ? mq->o.confirm_timeout_ms
-                                              : 10000;
+        int ms =
+            mq->o.confirm_timeout_ms > 0 ? mq->o.confirm_timeout_ms : 10000;
         struct timeval rpc = {ms / 1000, (ms % 1000) * 1000};
 
         amqp_set_handshake_timeout(mq->conn, &rpc);
@@ -264,9 +262,8 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
     to.delivery_limit = mq->o.delivery_limit;
     to.delays = mq->o.delays;
     to.ndelays = mq->o.ndelays;
-    if (!mq->o.no_topology &&
-        topology_declare(mq->conn, MQ_CHANNEL, &to, mq->err,
-                         sizeof(mq->err)) != 0)
+    if (!mq->o.no_topology && topology_declare(mq->conn, MQ_CHANNEL, &to,
+                                               mq->err, sizeof(mq->err)) != 0)
         goto out;
     if (mq->o.consume != NULL) {
         amqp_basic_qos(mq->conn, MQ_CHANNEL, 0, (uint16_t)mq->o.prefetch, 0);
@@ -274,11 +271,10 @@ mq_connect(struct mq *mq, char *err, size_t errlen)
             goto out;
         amqp_basic_consume_ok_t *cok;
 
-        cok = amqp_basic_consume(mq->conn, MQ_CHANNEL,
-                                 amqp_cstring_bytes(mq->o.consume),
-                                 amqp_empty_bytes, 0,
-                                 mq->o.consume_no_ack ? 1 : 0, 0,
-                                 amqp_empty_table);
+        cok = amqp_basic_consume(
+            mq->conn, MQ_CHANNEL, amqp_cstring_bytes(mq->o.consume),
+            amqp_empty_bytes, 0, mq->o.consume_no_ack ? 1 : 0, 0,
+            amqp_empty_table);
         if (mq_rpc_ok(mq, "basic.consume") || cok == NULL)
             goto out;
         free(mq->ctag);
@@ -404,7 +400,6 @@ mq_on_deliver(struct mq *mq, const amqp_basic_deliver_t *d, mq_deliver_fn fn,
     return 0;
 }
 
-
 /* Handles one frame. 0, or -1 when the connection/channel is gone. */
 static int
 mq_frame(struct mq *mq, const amqp_frame_t *f, mq_deliver_fn fn, void *arg)
@@ -426,8 +421,7 @@ mq_frame(struct mq *mq, const amqp_frame_t *f, mq_deliver_fn fn, void *arg)
         mq_on_confirm(mq, a->delivery_tag, a->multiple, CONFIRM_NACK);
         return 0;
     }
-    case AMQP_BASIC_RETURN_METHOD:
-        return mq_on_return(mq);
+    case AMQP_BASIC_RETURN_METHOD: return mq_on_return(mq);
     case AMQP_BASIC_CANCEL_METHOD:
         snprintf(mq->err, sizeof(mq->err),
                  "broker cancelled our consumer (queue deleted?)");
@@ -456,8 +450,7 @@ mq_frame(struct mq *mq, const amqp_frame_t *f, mq_deliver_fn fn, void *arg)
         mq->up = 0;
         return -1;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -492,7 +485,6 @@ mq_pump(struct mq *mq, mq_deliver_fn fn, void *arg)
         return -1;
     return mq_read(mq, &zero, fn, arg, 0);
 }
-
 
 int
 mq_ack(struct mq *mq, uint64_t tag, int multiple)

@@ -15,7 +15,7 @@
 /* A delivered message, copied out of the library's buffers. */
 struct mq_msg {
     uint64_t tag;
-    unsigned gen;          /* connection generation it arrived on */
+    unsigned gen; /* connection generation it arrived on */
     char *exchange;
     char *routing_key;
     char *body;
@@ -24,7 +24,7 @@ struct mq_msg {
     char *type;
     char *reply_to;
     char *correlation_id;
-    int attempt;           /* x-mfa-attempt, 0 on first delivery */
+    int attempt; /* x-mfa-attempt, 0 on first delivery */
     int redelivered;
 };
 
@@ -48,13 +48,13 @@ struct mq_out {
 };
 
 struct mq_options {
-    const char *name;       /* connection_name shown by the broker */
-    const char *url;        /* amqp:// or amqps:// */
-    const char *ca_file;    /* amqps: CA bundle, NULL = system default */
-    int heartbeat;          /* seconds, 0 = off */
+    const char *name;    /* connection_name shown by the broker */
+    const char *url;     /* amqp:// or amqps:// */
+    const char *ca_file; /* amqps: CA bundle, NULL = system default */
+    int heartbeat;       /* seconds, 0 = off */
     int prefetch;
     int confirm_timeout_ms;
-    const char *consume;    /* queue to consume, NULL = publish only */
+    const char *consume; /* queue to consume, NULL = publish only */
     int quorum;
     int delivery_limit;
     const long *delays;

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const topology_work_queues[] = {
-    MFA_Q_CONTACT_SYNC, MFA_Q_LOGIN, MFA_Q_DISPATCH_EMAIL, MFA_Q_DISPATCH_SMS,
-    NULL};
+const char *const topology_work_queues[] = {MFA_Q_CONTACT_SYNC, MFA_Q_LOGIN,
+                                            MFA_Q_DISPATCH_EMAIL,
+                                            MFA_Q_DISPATCH_SMS, NULL};
 
 void
 topology_retry_queue(char *out, size_t n, const char *origin, long delay_s)
@@ -29,9 +29,7 @@ topology_rpc_error(amqp_rpc_reply_t r, const char *what, char *err,
                    size_t errlen)
 {
     switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        snprintf(err, errlen, "%s: ok", what);
-        break;
+    case AMQP_RESPONSE_NORMAL: snprintf(err, errlen, "%s: ok", what); break;
     case AMQP_RESPONSE_NONE:
         snprintf(err, errlen, "%s: missing RPC reply", what);
         break;
@@ -43,8 +41,8 @@ topology_rpc_error(amqp_rpc_reply_t r, const char *what, char *err,
         if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             amqp_channel_close_t *m = r.reply.decoded;
 
-            snprintf(err, errlen, "%s: channel closed by broker: %u %.*s",
-                     what, m->reply_code, (int)m->reply_text.len,
+            snprintf(err, errlen, "%s: channel closed by broker: %u %.*s", what,
+                     m->reply_code, (int)m->reply_text.len,
                      (const char *)m->reply_text.bytes);
         } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             amqp_connection_close_t *m = r.reply.decoded;
@@ -170,8 +168,8 @@ topology_declare(amqp_connection_state_t conn, amqp_channel_t ch,
             return -1;
         for (size_t t = 0; t < o->ndelays; t++) {
             topology_retry_queue(rq, sizeof(rq), q, o->delays[t]);
-            if (topology_queue(conn, ch, o, rq, q, o->delays[t] * 1000, 0,
-                               err, errlen))
+            if (topology_queue(conn, ch, o, rq, q, o->delays[t] * 1000, 0, err,
+                               errlen))
                 return -1;
         }
     }
@@ -183,8 +181,8 @@ topology_declare(amqp_connection_state_t conn, amqp_channel_t ch,
                       errlen) ||
         topology_bind(conn, ch, MFA_Q_DISPATCH_EMAIL, MFA_EX_DISPATCH, "email",
                       err, errlen) ||
-        topology_bind(conn, ch, MFA_Q_DISPATCH_SMS, MFA_EX_DISPATCH, "sms",
-                      err, errlen))
+        topology_bind(conn, ch, MFA_Q_DISPATCH_SMS, MFA_EX_DISPATCH, "sms", err,
+                      errlen))
         return -1;
     return 0;
 }

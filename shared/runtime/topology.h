@@ -25,9 +25,9 @@
 #define MFA_HDR_DEAD_AT "x-mfa-dead-at" /* unix seconds */
 
 struct topology_opts {
-    int quorum;            /* queue_type: quorum (else classic) */
-    int delivery_limit;    /* x-delivery-limit on quorum work queues */
-    const long *delays;    /* retry tiers, seconds */
+    int quorum;         /* queue_type: quorum (else classic) */
+    int delivery_limit; /* x-delivery-limit on quorum work queues */
+    const long *delays; /* retry tiers, seconds */
     size_t ndelays;
 };
 

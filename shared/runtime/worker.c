@@ -225,7 +225,8 @@ worker_work(struct worker *w, struct loop_state *ls)
 
         rc = batch_run(w, from, max);
         if (rc == -2) { /* database lost; jobs kept */
-            w->db_retry_at = clock_mono_ms() + worker_backoff(&w->db_backoff_ms);
+            w->db_retry_at =
+                clock_mono_ms() + worker_backoff(&w->db_backoff_ms);
             return;
         }
         if (rc != 0) {
@@ -271,12 +272,11 @@ worker_loop(struct worker *w, struct loop_state *ls)
         int nfd = 0, extra = 0, timeout = 1000;
 
         worker_mq_try(w, ls);
-        if (mq_connected(w->mq) &&
-            mq_pump(w->mq, worker_on_delivery, w) != 0)
+        if (mq_connected(w->mq) && mq_pump(w->mq, worker_on_delivery, w) != 0)
             worker_mq_lost(w, ls);
         worker_work(w, ls);
-        if (w->stopping && (worker_inflight(w) == 0 ||
-                            clock_mono_ms() > ls->drain_until))
+        if (w->stopping &&
+            (worker_inflight(w) == 0 || clock_mono_ms() > ls->drain_until))
             break;
 
         fds[nfd].fd = ls->sfd;

@@ -34,9 +34,9 @@ struct worker;
 struct job;
 
 struct worker_spec {
-    const char *name;     /* program name, "mfa-codes" */
-    const char *queue;    /* queue consumed */
-    const char *summary;  /* one line for --help */
+    const char *name;    /* program name, "mfa-codes" */
+    const char *queue;   /* queue consumed */
+    const char *summary; /* one line for --help */
     /* After configuration, keys and logging; 0 or fatal. */
     int (*init)(struct worker *w);
     void (*fini)(struct worker *w);
@@ -54,7 +54,7 @@ struct worker_spec {
      * (after its acks, or when its delivery is dropped). A completion may
      * run again (a deadlock, a failed COMMIT), so it leaves the data. */
     void (*data_free)(void *data);
-    int batch_max;        /* messages per transaction, 0 = 1 */
+    int batch_max; /* messages per transaction, 0 = 1 */
     /* Events with the same key (say, a login id) never share a batch: the
      * later one starts the next. A handler may then db_defer() a write
      * that only events with its key read back. NULL key: no constraint. */

@@ -100,8 +100,8 @@ cfg_fail(struct cfg_ctx *c, const struct cfg_decl *d,
         snprintf(where, sizeof(where), "%s:%lu: %s.%s%s", c->path, o->line,
                  d->section, d->key, sfx);
     else
-        snprintf(where, sizeof(where), "%s.%s%s (default)", d->section,
-                 d->key, sfx);
+        snprintf(where, sizeof(where), "%s.%s%s (default)", d->section, d->key,
+                 sfx);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
@@ -110,7 +110,7 @@ cfg_fail(struct cfg_ctx *c, const struct cfg_decl *d,
 }
 
 /* A file-level error: "<path>:<line>: <msg>". */
-#define CFG_FAIL_AT(c, line, ...) \
+#define CFG_FAIL_AT(c, line, ...)                                              \
     cfg_fail(c, NULL, &(struct cfg_origin){line, NULL, -1}, __VA_ARGS__)
 
 /* What an error may repeat of v: never a secret, nor a URL's password. */
@@ -121,10 +121,10 @@ cfg_shown(struct cfg_ctx *c, const struct cfg_decl *d, const char *v)
 
     if ((d->flags & CFG_SECRET) && *v)
         return "***";
-    if (!(d->flags & CFG_URL_CREDS) || (colon = cfg_url_password(v, &at)) == NULL)
+    if (!(d->flags & CFG_URL_CREDS) ||
+        (colon = cfg_url_password(v, &at)) == NULL)
         return v;
-    snprintf(c->shown, sizeof(c->shown), "%.*s:***%s", (int)(colon - v), v,
-             at);
+    snprintf(c->shown, sizeof(c->shown), "%.*s:***%s", (int)(colon - v), v, at);
     return c->shown;
 }
 
@@ -198,8 +198,10 @@ cfg_check_value(struct cfg_ctx *c, const struct cfg_decl *d,
         unsigned char ch = (unsigned char)s[i];
 
         if (ch < 0x20 || ch == 0x7f)
-            return cfg_fail(c, d, o, "contains a control character "
-                            "(byte %zu)", i);
+            return cfg_fail(c, d, o,
+                            "contains a control character "
+                            "(byte %zu)",
+                            i);
     }
     if (d->check && (why = d->check(s)) != NULL)
         return cfg_fail(c, d, o, "\"%.*s\" %s", CFG_SHOW_MAX,
@@ -211,8 +213,8 @@ static int
 cfg_set_scalar(struct cfg_ctx *c, const struct cfg_decl *d,
                const struct cfg_origin *o, const char *s, size_t len)
 {
-    static const char *const bools[] = {"true", "yes", "on",  "1",
-                                        "false", "no", "off", "0"};
+    static const char *const bools[] = {"true",  "yes", "on",  "1",
+                                        "false", "no",  "off", "0"};
     void *f = cfg_field(d, c->target);
     char list[256] = "";
     size_t used = 0;
@@ -226,8 +228,7 @@ cfg_set_scalar(struct cfg_ctx *c, const struct cfg_decl *d,
         cfg_free_str(d, *(char **)f);
         *(char **)f = xstrndup(s, len);
         return 0;
-    case CFG_INT:
-        return cfg_parse_int(c, d, o, s, (long *)f);
+    case CFG_INT: return cfg_parse_int(c, d, o, s, (long *)f);
     case CFG_BOOL:
         for (size_t i = 0; i < 8; i++) {
             if (strcasecmp(s, bools[i]) == 0) {
@@ -235,9 +236,10 @@ cfg_set_scalar(struct cfg_ctx *c, const struct cfg_decl *d,
                 return 0;
             }
         }
-        return cfg_fail(c, d, o, "\"%.*s\" is not a boolean (true/false, "
-                        "yes/no, on/off, 1/0)", CFG_SHOW_MAX,
-                        cfg_shown(c, d, s));
+        return cfg_fail(c, d, o,
+                        "\"%.*s\" is not a boolean (true/false, "
+                        "yes/no, on/off, 1/0)",
+                        CFG_SHOW_MAX, cfg_shown(c, d, s));
     case CFG_ENUM:
         for (int i = 0; d->choices[i]; i++) {
             if (strcmp(s, d->choices[i]) == 0) {
@@ -250,8 +252,7 @@ cfg_set_scalar(struct cfg_ctx *c, const struct cfg_decl *d,
         }
         return cfg_fail(c, d, o, "\"%.*s\" is not one of %s", CFG_SHOW_MAX,
                         cfg_shown(c, d, s), list);
-    default:
-        return cfg_fail(c, d, o, "expected a list, not a single value");
+    default: return cfg_fail(c, d, o, "expected a list, not a single value");
     }
 }
 
@@ -344,8 +345,8 @@ cfg_env_name(const struct cfg_decl *d, const char *env_prefix, char *buf,
     snprintf(buf, buflen, "%s%s_%s", env_prefix ? env_prefix : "", d->section,
              d->key);
     for (char *p = buf; *p; p++)
-        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p)
-                                        : '_';
+        *p =
+            isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
 }
 
 /* ---- the YAML file ------------------------------------------------------ */
@@ -414,7 +415,7 @@ cfg_yaml_value(struct cfg_ctx *c, const struct cfg_decl *d, yaml_node_t *v)
             goto out;
         }
         if (cfg_list_add(c, d, &eo, &lb, (const char *)e->data.scalar.value,
-                          e->data.scalar.length) != 0)
+                         e->data.scalar.length) != 0)
             goto out;
     }
     rc = cfg_list_commit(c, d, &o, &lb);
@@ -431,8 +432,10 @@ cfg_yaml_section(struct cfg_ctx *c, const char *sec, yaml_node_t *m)
     if (cfg_is_null(m)) /* every key of the section commented out */
         return 0;
     if (m->type != YAML_MAPPING_NODE)
-        return CFG_FAIL_AT(c, cfg_line(m), "section \"%s\" must be a mapping "
-                           "of keys, found %s", sec, cfg_kind(m));
+        return CFG_FAIL_AT(c, cfg_line(m),
+                           "section \"%s\" must be a mapping "
+                           "of keys, found %s",
+                           sec, cfg_kind(m));
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
          p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
@@ -441,8 +444,10 @@ cfg_yaml_section(struct cfg_ctx *c, const char *sec, yaml_node_t *m)
         size_t i;
 
         if (k->type != YAML_SCALAR_NODE)
-            return CFG_FAIL_AT(c, cfg_line(k), "a key in section \"%s\" is %s, "
-                               "not a name", sec, cfg_kind(k));
+            return CFG_FAIL_AT(c, cfg_line(k),
+                               "a key in section \"%s\" is %s, "
+                               "not a name",
+                               sec, cfg_kind(k));
         key = (const char *)k->data.scalar.value;
         while (d->section &&
                (strcmp(d->section, sec) != 0 || strcmp(d->key, key) != 0))
@@ -452,13 +457,17 @@ cfg_yaml_section(struct cfg_ctx *c, const char *sec, yaml_node_t *m)
                                CFG_SHOW_MAX, key);
         i = (size_t)(d - c->table);
         if (c->seen[i])
-            return CFG_FAIL_AT(c, cfg_line(k), "duplicate key \"%s.%s\" (first "
-                               "set on line %lu)", sec, key, c->seen[i]);
+            return CFG_FAIL_AT(c, cfg_line(k),
+                               "duplicate key \"%s.%s\" (first "
+                               "set on line %lu)",
+                               sec, key, c->seen[i]);
         c->seen[i] = cfg_line(k);
         if (d->flags & CFG_ENV_ONLY) {
             cfg_env_name(d, c->env_prefix, env, sizeof(env));
-            return CFG_FAIL_AT(c, cfg_line(k), "%s.%s may only come from the "
-                               "environment (%s)", sec, key, env);
+            return CFG_FAIL_AT(c, cfg_line(k),
+                               "%s.%s may only come from the "
+                               "environment (%s)",
+                               sec, key, env);
         }
         if (cfg_yaml_value(c, d, yaml_document_get_node(c->doc, p->value)))
             return -1;
@@ -472,8 +481,10 @@ cfg_yaml_root(struct cfg_ctx *c, yaml_node_t *root)
     if (root == NULL || cfg_is_null(root)) /* an empty file */
         return 0;
     if (root->type != YAML_MAPPING_NODE)
-        return CFG_FAIL_AT(c, cfg_line(root), "expected a mapping of sections "
-                           "at the top level, found %s", cfg_kind(root));
+        return CFG_FAIL_AT(c, cfg_line(root),
+                           "expected a mapping of sections "
+                           "at the top level, found %s",
+                           cfg_kind(root));
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
          p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
@@ -482,8 +493,10 @@ cfg_yaml_root(struct cfg_ctx *c, yaml_node_t *root)
         const char *sec;
 
         if (k->type != YAML_SCALAR_NODE)
-            return CFG_FAIL_AT(c, cfg_line(k), "a section name is %s, not a "
-                               "name", cfg_kind(k));
+            return CFG_FAIL_AT(c, cfg_line(k),
+                               "a section name is %s, not a "
+                               "name",
+                               cfg_kind(k));
         sec = (const char *)k->data.scalar.value;
         while (d->section && strcmp(d->section, sec) != 0)
             d++;
@@ -492,8 +505,10 @@ cfg_yaml_root(struct cfg_ctx *c, yaml_node_t *root)
                                CFG_SHOW_MAX, sec);
         seen = &c->seen[c->ndecl + (size_t)(d - c->table)];
         if (*seen)
-            return CFG_FAIL_AT(c, cfg_line(k), "duplicate section \"%s\" "
-                               "(first on line %lu)", sec, *seen);
+            return CFG_FAIL_AT(c, cfg_line(k),
+                               "duplicate section \"%s\" "
+                               "(first on line %lu)",
+                               sec, *seen);
         *seen = cfg_line(k);
         if (cfg_yaml_section(c, sec, yaml_document_get_node(c->doc, p->value)))
             return -1;
@@ -569,9 +584,12 @@ int
 cfg_load(const struct cfg_decl *table, void *target, const char *path,
          int path_required, const char *env_prefix, char *err, size_t errlen)
 {
-    struct cfg_ctx c = {.table = table, .target = target,
-                        .env_prefix = env_prefix, .err = err,
-                        .errlen = errlen, .path = path};
+    struct cfg_ctx c = {.table = table,
+                        .target = target,
+                        .env_prefix = env_prefix,
+                        .err = err,
+                        .errlen = errlen,
+                        .path = path};
     struct cfg_origin def = {0, NULL, -1};
     const struct cfg_decl *d;
     char env[128];

@@ -64,7 +64,7 @@ struct cfg_decl {
     const char *section; /* NULL ends the table */
     const char *key;
     enum cfg_type type;
-    size_t offset; /* offsetof(target struct, field) */
+    size_t offset;   /* offsetof(target struct, field) */
     const char *def; /* as the environment would give it; "" = empty */
     long min, max;   /* CFG_INT and CFG_INTLIST elements */
     const char *const *choices; /* CFG_ENUM: NULL-terminated */
@@ -79,33 +79,48 @@ struct cfg_decl {
  * designators work: codes.ttl_seconds). The dead comparison makes a field
  * of the wrong C type a compile error under -Werror.
  */
-#define CFG_OFF_(T, f, ptype) \
+#define CFG_OFF_(T, f, ptype)                                                  \
     (offsetof(T, f) + 0 * sizeof(&((T *)0)->f == (ptype)0))
-#define CFG_D_(T, sec_, key_, type_, f, ptype, def_, flags_, help_)          \
-    .section = sec_, .key = key_, .type = type_,                            \
-    .offset = CFG_OFF_(T, f, ptype), .def = def_, .flags = flags_,          \
+#define CFG_D_(T, sec_, key_, type_, f, ptype, def_, flags_, help_)            \
+    .section = sec_, .key = key_, .type = type_,                               \
+    .offset = CFG_OFF_(T, f, ptype), .def = def_, .flags = flags_,             \
     .help = help_
 
-#define CFG_DECL_STR(T, sec, key, f, def, check_, flags, help)               \
-    {CFG_D_(T, sec, key, CFG_STR, f, char **, def, flags, help),            \
-     .check = check_}
-#define CFG_DECL_INT(T, sec, key, f, def, min_, max_, why_, flags, help)     \
-    {CFG_D_(T, sec, key, CFG_INT, f, long *, def, flags, help),             \
-     .min = min_, .max = max_, .why = why_}
-#define CFG_DECL_BOOL(T, sec, key, f, def, flags, help)                      \
-    {CFG_D_(T, sec, key, CFG_BOOL, f, bool *, def, flags, help)}
-#define CFG_DECL_ENUM(T, sec, key, f, def, choices_, flags, help)            \
-    {CFG_D_(T, sec, key, CFG_ENUM, f, const char **, def, flags, help),     \
-     .choices = choices_}
-#define CFG_DECL_INTLIST(T, sec, key, f, def, min_, max_, why_, flags, help) \
-    {CFG_D_(T, sec, key, CFG_INTLIST, f, struct cfg_intlist *, def, flags,  \
-            help),                                                          \
-     .min = min_, .max = max_, .why = why_}
-#define CFG_DECL_STRLIST(T, sec, key, f, def, check_, flags, help)           \
-    {CFG_D_(T, sec, key, CFG_STRLIST, f, struct cfg_strlist *, def, flags,  \
-            help),                                                          \
-     .check = check_}
-#define CFG_DECL_END {.section = NULL}
+#define CFG_DECL_STR(T, sec, key, f, def, check_, flags, help)                 \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_STR, f, char **, def, flags, help),            \
+            .check = check_                                                    \
+    }
+#define CFG_DECL_INT(T, sec, key, f, def, min_, max_, why_, flags, help)       \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_INT, f, long *, def, flags, help),             \
+            .min = min_, .max = max_, .why = why_                              \
+    }
+#define CFG_DECL_BOOL(T, sec, key, f, def, flags, help)                        \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_BOOL, f, bool *, def, flags, help)             \
+    }
+#define CFG_DECL_ENUM(T, sec, key, f, def, choices_, flags, help)              \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_ENUM, f, const char **, def, flags, help),     \
+            .choices = choices_                                                \
+    }
+#define CFG_DECL_INTLIST(T, sec, key, f, def, min_, max_, why_, flags, help)   \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_INTLIST, f, struct cfg_intlist *, def, flags,  \
+               help),                                                          \
+            .min = min_, .max = max_, .why = why_                              \
+    }
+#define CFG_DECL_STRLIST(T, sec, key, f, def, check_, flags, help)             \
+    {                                                                          \
+        CFG_D_(T, sec, key, CFG_STRLIST, f, struct cfg_strlist *, def, flags,  \
+               help),                                                          \
+            .check = check_                                                    \
+    }
+#define CFG_DECL_END                                                           \
+    {                                                                          \
+        .section = NULL                                                        \
+    }
 
 /*
  * Fill target from table: defaults, then the YAML file at path (NULL = no

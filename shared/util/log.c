@@ -72,7 +72,8 @@ log_emit(enum log_level lvl, const char *msg, va_list *pairs)
     json_object_object_add(o, "level", json_object_new_string(log_names[lvl]));
     json_object_object_add(o, "worker", json_object_new_string(log_worker));
     if (log_event[0])
-        json_object_object_add(o, "event_id", json_object_new_string(log_event));
+        json_object_object_add(o, "event_id",
+                               json_object_new_string(log_event));
     json_object_object_add(o, "msg", json_object_new_string(msg));
     if (pairs) {
         const char *k, *v;

@@ -23,8 +23,7 @@ void log_set_event(const char *event_id);
 void log_msg(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* msg, then NULL-terminated pairs of string key and string value. */
-void log_kv(enum log_level lvl, const char *msg, ...)
-    __attribute__((sentinel));
+void log_kv(enum log_level lvl, const char *msg, ...) __attribute__((sentinel));
 
 #define log_debug(...) log_msg(LOGL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOGL_INFO, __VA_ARGS__)

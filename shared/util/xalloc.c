@@ -14,7 +14,8 @@
 static void
 xalloc_die(size_t n)
 {
-    fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"out of memory (%zu bytes)\"}\n", n);
+    fprintf(stderr,
+            "{\"level\":\"fatal\",\"msg\":\"out of memory (%zu bytes)\"}\n", n);
     abort();
 }
 

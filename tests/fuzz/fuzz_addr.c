@@ -154,8 +154,7 @@ check_mail(const char *s)
         FUZZ_CHECK(strstr(s, addr) != NULL);
     }
     /* Too small outputs: refused, never overrun. */
-    if (mail_split_address(s, small, sizeof(small), small, sizeof(small)) ==
-        0)
+    if (mail_split_address(s, small, sizeof(small), small, sizeof(small)) == 0)
         FUZZ_CHECK(strlen(small) < sizeof(small));
 }
 

@@ -111,15 +111,14 @@ static const char *const modes[] = {"fast", "safe", "off", NULL};
 
 const struct cfg_decl fz_table[] = {
     CFG_DECL_STR(struct fz_conf, "a", "name", name, "n", NULL, 0, "a name"),
-    CFG_DECL_INT(struct fz_conf, "a", "num", num, "5", -100, 100, "a norm",
-                 0, "a number"),
+    CFG_DECL_INT(struct fz_conf, "a", "num", num, "5", -100, 100, "a norm", 0,
+                 "a number"),
     CFG_DECL_BOOL(struct fz_conf, "a", "flag", flag, "no", 0, "a flag"),
     CFG_DECL_ENUM(struct fz_conf, "a", "mode", mode, "safe", modes, 0,
                   "a mode"),
-    CFG_DECL_INTLIST(struct fz_conf, "a", "ints", ints, "1,2", 0, 1000,
-                     NULL, 0, "numbers"),
-    CFG_DECL_STRLIST(struct fz_conf, "a", "strs", strs, "", NULL, 0,
-                     "strings"),
+    CFG_DECL_INTLIST(struct fz_conf, "a", "ints", ints, "1,2", 0, 1000, NULL, 0,
+                     "numbers"),
+    CFG_DECL_STRLIST(struct fz_conf, "a", "strs", strs, "", NULL, 0, "strings"),
     CFG_DECL_STR(struct fz_conf, "b", "secret", secret, "", check_secret,
                  CFG_SECRET, "a secret the file may set"),
     CFG_DECL_STR(struct fz_conf, "b", "url", url, "http://h", check_url,
@@ -212,8 +211,7 @@ fuzz_own_table(void)
     }
     check_value(c.name);
     FUZZ_CHECK(c.num >= -100 && c.num <= 100);
-    FUZZ_CHECK(c.mode == modes[0] || c.mode == modes[1] ||
-               c.mode == modes[2]);
+    FUZZ_CHECK(c.mode == modes[0] || c.mode == modes[1] || c.mode == modes[2]);
     for (size_t i = 0; i < c.ints.n; i++)
         FUZZ_CHECK(c.ints.v[i] >= 0 && c.ints.v[i] <= 1000);
     for (size_t i = 0; i < c.strs.n; i++) {
@@ -297,8 +295,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         again = 0;
         for (char **e = environ; *e != NULL; e++) {
             if (strncmp(*e, "MFA_", 4) == 0) {
-                snprintf(name, sizeof(name), "%.*s",
-                         (int)strcspn(*e, "="), *e);
+                snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
                 unsetenv(name);
                 again = 1;
                 break;

@@ -55,9 +55,9 @@ check_id(const char *s)
 {
     FUZZ_CHECK(s != NULL);
     FUZZ_CHECK(strlen(s) >= 1 && strlen(s) <= 64);
-    FUZZ_CHECK(strspn(s, "abcdefghijklmnopqrstuvwxyz"
-                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") ==
-               strlen(s));
+    FUZZ_CHECK(strspn(s,
+                      "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == strlen(s));
 }
 
 /* absent, or null/"" (value NULL), or a non-empty value. */
@@ -115,9 +115,7 @@ check_event(const struct envelope *ev)
         check_opt(&ev->u.changed.display_name, 200, 0);
         check_opt(&ev->u.changed.locale, 16, 1);
         break;
-    case EV_CONTACT_DEMOTED:
-        check_id(ev->u.demoted.contact_id);
-        break;
+    case EV_CONTACT_DEMOTED: check_id(ev->u.demoted.contact_id); break;
     case EV_USER_EMAIL_CONFIRMED:
         check_id(ev->u.email_confirmed.contact_id);
         check_str(ev->u.email_confirmed.email, ADDR_EMAIL_MAX, 1, 1);
@@ -164,8 +162,7 @@ check_event(const struct envelope *ev)
         if (ev->u.dispatch_notice.display_name != NULL)
             check_str(ev->u.dispatch_notice.display_name, 200, 0, 1);
         break;
-    default:
-        FUZZ_CHECK(!"unknown event type accepted");
+    default: FUZZ_CHECK(!"unknown event type accepted");
     }
 }
 
@@ -237,8 +234,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = envelope_parse(body, size, NULL, &ev, err, sizeof(err));
     /* An empty AMQP type means "not set", exactly like NULL. */
-    FUZZ_CHECK(envelope_parse(body, size, "", &ev2, err2, sizeof(err2)) ==
-               rc);
+    FUZZ_CHECK(envelope_parse(body, size, "", &ev2, err2, sizeof(err2)) == rc);
     envelope_free(&ev2);
     if (rc != 0) {
         check_refused(&ev, err);
@@ -254,20 +250,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     envelope_free(&ev2);
 
     /* Another type: refused (the routing key and the body disagree). */
-    other = envelope_type_name(ev.type == EV_LOGIN_STARTED
-                                   ? EV_CONTACT_DEMOTED
-                                   : EV_LOGIN_STARTED);
-    FUZZ_CHECK(envelope_parse(body, size, other, &ev2, err2,
-                              sizeof(err2)) != 0);
+    other = envelope_type_name(ev.type == EV_LOGIN_STARTED ? EV_CONTACT_DEMOTED
+                                                           : EV_LOGIN_STARTED);
+    FUZZ_CHECK(envelope_parse(body, size, other, &ev2, err2, sizeof(err2)) !=
+               0);
     check_refused(&ev2, err2);
 
     /* A hostile type property, cut from the input: quoted in the error. */
     memcpy(hostile, data, size < sizeof(hostile) ? size : sizeof(hostile));
     hostile[size < sizeof(hostile) - 1 ? size : sizeof(hostile) - 1] = '\0';
     rc = envelope_parse(body, size, hostile, &ev2, err2, sizeof(err2));
-    FUZZ_CHECK(rc == 0 ? hostile[0] == '\0' ||
-                             strcmp(hostile, ev.type_name) == 0
-                       : 1);
+    FUZZ_CHECK(
+        rc == 0 ? hostile[0] == '\0' || strcmp(hostile, ev.type_name) == 0 : 1);
     if (rc != 0)
         check_refused(&ev2, err2);
     envelope_free(&ev2);

@@ -20,16 +20,33 @@
 #include <sodium.h>
 
 static const char *const reasons[] = {
-    "not a number",       "too short",          "too long",
-    "invalid length",     "missing area code",  "invalid country code",
-    "invalid for region", "invalid number",     "has an extension",
-    "contains letters",   NULL,
+    "not a number",
+    "too short",
+    "too long",
+    "invalid length",
+    "missing area code",
+    "invalid country code",
+    "invalid for region",
+    "invalid number",
+    "has an extension",
+    "contains letters",
+    NULL,
 };
 
 static const char *const types[] = {
-    "mobile", "fixed_line", "fixed_line_or_mobile", "toll_free",
-    "premium_rate", "voip", "pager", "uan", "voicemail", "shared_cost",
-    "personal_number", "unknown", NULL,
+    "mobile",
+    "fixed_line",
+    "fixed_line_or_mobile",
+    "toll_free",
+    "premium_rate",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+    "shared_cost",
+    "personal_number",
+    "unknown",
+    NULL,
 };
 
 static int
@@ -116,9 +133,9 @@ check_valid(const struct phone_result *r)
     FUZZ_CHECK(is_e164(r->e164));
     FUZZ_CHECK(r->reason[0] == '\0');
     FUZZ_CHECK(in_list(types, r->type));
-    FUZZ_CHECK(r->sms_capable == (strcmp(r->type, "mobile") == 0 ||
-                                  strcmp(r->type, "fixed_line_or_mobile") ==
-                                      0));
+    FUZZ_CHECK(r->sms_capable ==
+               (strcmp(r->type, "mobile") == 0 ||
+                strcmp(r->type, "fixed_line_or_mobile") == 0));
     FUZZ_CHECK(r->region[0] == '\0' ||
                (strlen(r->region) == 2 && r->region[0] >= 'A' &&
                 r->region[0] <= 'Z' && r->region[1] >= 'A' &&
@@ -193,8 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strlen(input) > PHONE_INPUT_MAX)
             FUZZ_CHECK(strcmp(r.reason, "too long") == 0);
         break;
-    default:
-        FUZZ_CHECK(!"unknown status");
+    default: FUZZ_CHECK(!"unknown status");
     }
     if (has_letter(input) && r.status != PHONE_MISSING)
         FUZZ_CHECK(r.status == PHONE_INVALID);

@@ -41,10 +41,10 @@ static const char *const names_ppm[] = {"display_name", "portal_name",
 
 /* bits 2-3 of the flags: (required, allowed) as mail.c declares them,
  * and the bare cases. */
-static const char *const *const decl_required[] = {req_code_minutes, NULL,
-                                                  NULL, req_code};
+static const char *const *const decl_required[] = {req_code_minutes, NULL, NULL,
+                                                   req_code};
 static const char *const *const decl_allowed[] = {names_pp, names_ppm, NULL,
-                                                 NULL};
+                                                  NULL};
 
 static const char *const var_names[] = {"code", "minutes", "display_name",
                                         "portal_name"};
@@ -96,8 +96,7 @@ static void
 ref_render(const char *text, int html, int one_line,
            const struct tmpl_var *vars, struct buf *out)
 {
-    char *t = strdup(strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3
-                                                            : text);
+    char *t = strdup(strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3 : text);
     const char *p;
     size_t n;
 
@@ -134,7 +133,7 @@ ref_render(const char *text, int html, int one_line,
 static int
 hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
 }
@@ -206,7 +205,8 @@ check_qp(const char *text)
     buf_free(&want);
 }
 
-/* ---- the target ------------------------------------------------------------ */
+/* ---- the target ------------------------------------------------------------
+ */
 
 static size_t
 count_byte(const char *s, size_t n, char c)

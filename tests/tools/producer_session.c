@@ -53,8 +53,7 @@ main(int argc, char **argv)
                                    sizeof(err));
         } else {
             arg = strtok_r(NULL, "", &save);
-            st = mfa_producer_publish(p, type, arg, NULL, id, err,
-                                      sizeof(err));
+            st = mfa_producer_publish(p, type, arg, NULL, id, err, sizeof(err));
         }
         printf("%d %s %s\n", st, id[0] ? id : "-", reply ? reply : err);
         fflush(stdout);

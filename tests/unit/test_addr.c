@@ -40,7 +40,8 @@ test_email_good(void **state)
         "a_b-c!#$%&*/=?^`{|}~@example.org",
         "x@a-b.example",
         "user@xn--bcher-kva.example",
-        "j\xc3\xb6rg@b\xc3\xbc" "cher.de", /* jörg@bücher.de */
+        "j\xc3\xb6rg@b\xc3\xbc"
+        "cher.de", /* jörg@bücher.de */
         "a@b.co",
         "JANE@EXAMPLE.COM",
         "jane@123.example", /* numeric labels are fine below the TLD */
@@ -113,8 +114,8 @@ test_email_bad(void **state)
         if (addr_email_check(bad[i].in, reason, sizeof(reason)) != -1)
             fail_msg("bad[%zu] \"%s\" accepted", i, bad[i].in);
         if (strcmp(reason, bad[i].want) != 0)
-            fail_msg("bad[%zu] \"%s\": got \"%s\", want \"%s\"", i,
-                     bad[i].in, reason, bad[i].want);
+            fail_msg("bad[%zu] \"%s\": got \"%s\", want \"%s\"", i, bad[i].in,
+                     reason, bad[i].want);
     }
     assert_int_equal(addr_email_check(NULL, reason, sizeof(reason)), -1);
     assert_string_equal(reason, "empty");
@@ -160,7 +161,7 @@ test_email_mask(void **state)
         {"@example.com", "***"},
         {"jane@", "***"},
         {"a@b@c.com", "***"},
-        {"\xc3@example.com", "***"},  /* not a whole UTF-8 character */
+        {"\xc3@example.com", "***"},   /* not a whole UTF-8 character */
         {"ja\nne@example.com", "***"}, /* control bytes never echoed */
         {"", "***"},
     };
@@ -171,8 +172,8 @@ test_email_mask(void **state)
     for (i = 0; i < N(t); i++) {
         addr_email_mask(t[i].in, out, sizeof(out));
         if (strcmp(out, t[i].want) != 0)
-            fail_msg("mask[%zu] \"%s\": got \"%s\", want \"%s\"", i,
-                     t[i].in, out, t[i].want);
+            fail_msg("mask[%zu] \"%s\": got \"%s\", want \"%s\"", i, t[i].in,
+                     out, t[i].want);
     }
     addr_email_mask(NULL, out, sizeof(out));
     assert_string_equal(out, "***");
@@ -273,8 +274,8 @@ test_uuid_new(void **state)
     assert_int_equal(addr_uuid_check(a), 0);
     assert_int_equal(addr_uuid_check(b), 0);
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '4');                      /* version 4 */
-    assert_non_null(strchr("89ab", a[19]));            /* RFC 4122 variant */
+    assert_int_equal(a[14], '4');           /* version 4 */
+    assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
     for (i = 0; i < ADDR_UUID_LEN; i++)
         assert_false(a[i] >= 'A' && a[i] <= 'Z'); /* already lowercase */
 }
@@ -339,10 +340,9 @@ test_has_control(void **state)
         const char *in;
         int want;
     } t[] = {
-        {"", 0},           {"abc", 0},      {"a b", 0},
-        {"\xc3\xa9", 0},   {"~", 0},        {"a\tb", 1},
-        {"a\nb", 1},       {"\r", 1},       {"\x1f", 1},
-        {"x\x7f", 1},      {"\x01", 1},     {"\xc2\x85", 0},
+        {"", 0},     {"abc", 0},   {"a b", 0},  {"\xc3\xa9", 0},
+        {"~", 0},    {"a\tb", 1},  {"a\nb", 1}, {"\r", 1},
+        {"\x1f", 1}, {"x\x7f", 1}, {"\x01", 1}, {"\xc2\x85", 0},
     };
     size_t i;
 

@@ -121,8 +121,9 @@ test_defaults_without_file(void **state)
     char err[512];
 
     (void)state;
-    assert_int_equal(cfg_load(mfa_config_table, &c, "/nonexistent/mfa.yaml",
-                              0, "MFA_", err, sizeof(err)), 0);
+    assert_int_equal(cfg_load(mfa_config_table, &c, "/nonexistent/mfa.yaml", 0,
+                              "MFA_", err, sizeof(err)),
+                     0);
     assert_string_equal(c.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_string_equal(c.amqp.queue_type, "classic");
     assert_int_equal(c.amqp.prefetch, 100);
@@ -154,8 +155,8 @@ test_repo_config_loads_with_defaults(void **state)
     (void)state;
     if (mfa_config_load(&file, "config/mfa.yaml", err, sizeof(err)) != 0)
         fail_msg("config/mfa.yaml: %s", err);
-    assert_int_equal(cfg_load(mfa_config_table, &def, NULL, 0, NULL, err,
-                              sizeof(err)), 0);
+    assert_int_equal(
+        cfg_load(mfa_config_table, &def, NULL, 0, NULL, err, sizeof(err)), 0);
     /* The example documents the defaults: both dump the same. */
     a = dump(&file);
     b = dump(&def);
@@ -190,7 +191,8 @@ test_block_style(void **state)
                                "  # every key commented out\n"
                                "smtp:\n"
                                "  ca_file:\n",
-                               &c, err, sizeof(err)), 0);
+                               &c, err, sizeof(err)),
+                     0);
     assert_string_equal(c.amqp.url, "amqps://mq.example/%2f");
     assert_string_equal(c.amqp.queue_type, "quorum");
     assert_int_equal(c.amqp.prefetch, 250);
@@ -216,7 +218,8 @@ test_flow_style(void **state)
                   "phone: {default_region: BE, sms_allowed_regions: []}\n"
                   "retry: {delays_seconds: [10, 20]}\n"
                   "log: {level: debug}\n",
-                  &c, err, sizeof(err)), 0);
+                  &c, err, sizeof(err)),
+        0);
     assert_string_equal(c.amqp.url, "amqp://u:p@h:5672/%2f");
     assert_int_equal(c.codes.length, 8);
     assert_int_equal(c.codes.ttl_seconds, 600);
@@ -318,10 +321,11 @@ test_wrong_shape(void **state)
     expect_file_error("retry:\n  delays_seconds: 5\n",
                       "2: retry.delays_seconds: expected a list such as "
                       "[a, b], found a single value");
-    expect_file_error("amqp: classic\n", "1: section \"amqp\" must be a "
+    expect_file_error("amqp: classic\n",
+                      "1: section \"amqp\" must be a "
                       "mapping of keys, found a single value");
     expect_file_error("- amqp\n", "1: expected a mapping of sections at the "
-                      "top level, found a list");
+                                  "top level, found a list");
 }
 
 static void
@@ -406,8 +410,8 @@ test_missing_required_file(void **state)
     char err[512];
 
     (void)state;
-    assert_int_equal(mfa_config_load(&c, "/nonexistent/mfa.yaml", err,
-                                     sizeof(err)), -1);
+    assert_int_equal(
+        mfa_config_load(&c, "/nonexistent/mfa.yaml", err, sizeof(err)), -1);
     assert_string_equal(err, "/nonexistent/mfa.yaml: cannot open: No such "
                              "file or directory");
     setenv("MFA_CONFIG", "/nonexistent/env.yaml", 1);
@@ -432,7 +436,8 @@ test_env_overrides(void **state)
     setenv("MFA_KEYS_MASTER_KEY", "c2VjcmV0", 1);
     /* The environment wins over the file. */
     assert_int_equal(load_text("amqp: {prefetch: 50, heartbeat_seconds: 5}\n",
-                               &c, err, sizeof(err)), 0);
+                               &c, err, sizeof(err)),
+                     0);
     assert_int_equal(c.amqp.prefetch, 7);
     assert_int_equal(c.amqp.heartbeat_seconds, 5);
     assert_int_equal(c.retry.delays_seconds.n, 2);
@@ -549,14 +554,14 @@ static const struct cfg_decl demo_table[] = {
 static void
 test_generic_bool_and_prefix(void **state)
 {
-    static const char *const bools[] = {"true", "Yes", "ON",  "1",
-                                        "false", "no", "Off", "0"};
+    static const char *const bools[] = {"true",  "Yes", "ON",  "1",
+                                        "false", "no",  "Off", "0"};
     struct demo d;
     char err[512];
 
     (void)state;
-    assert_int_equal(cfg_load(demo_table, &d, NULL, 0, "DEMO_", err,
-                              sizeof(err)), 0);
+    assert_int_equal(
+        cfg_load(demo_table, &d, NULL, 0, "DEMO_", err, sizeof(err)), 0);
     assert_false(d.flag);
     assert_int_equal(d.n, -3);
     assert_string_equal(d.mode, "b");
@@ -567,25 +572,25 @@ test_generic_bool_and_prefix(void **state)
 
     for (size_t i = 0; i < 8; i++) {
         setenv("DEMO_MAIN_FLAG", bools[i], 1);
-        assert_int_equal(cfg_load(demo_table, &d, NULL, 0, "DEMO_", err,
-                                  sizeof(err)), 0);
+        assert_int_equal(
+            cfg_load(demo_table, &d, NULL, 0, "DEMO_", err, sizeof(err)), 0);
         assert_int_equal(d.flag, i < 4);
         cfg_free(demo_table, &d);
     }
     setenv("DEMO_MAIN_FLAG", "maybe", 1);
-    assert_int_equal(cfg_load(demo_table, &d, NULL, 0, "DEMO_", err,
-                              sizeof(err)), -1);
+    assert_int_equal(
+        cfg_load(demo_table, &d, NULL, 0, "DEMO_", err, sizeof(err)), -1);
     assert_string_equal(err, "DEMO_MAIN_FLAG: \"maybe\" is not a boolean "
                              "(true/false, yes/no, on/off, 1/0)");
     /* NULL prefix: the environment is not consulted at all. */
-    assert_int_equal(cfg_load(demo_table, &d, NULL, 0, NULL, err,
-                              sizeof(err)), 0);
+    assert_int_equal(cfg_load(demo_table, &d, NULL, 0, NULL, err, sizeof(err)),
+                     0);
     cfg_free(demo_table, &d);
     unsetenv("DEMO_MAIN_FLAG");
 
     tmp_write("main:\n  flag: perhaps\n");
-    assert_int_equal(cfg_load(demo_table, &d, tmp_path, 1, NULL, err,
-                              sizeof(err)), -1);
+    assert_int_equal(
+        cfg_load(demo_table, &d, tmp_path, 1, NULL, err, sizeof(err)), -1);
     unlink(tmp_path);
     assert_non_null(strstr(err, ":2: main.flag: \"perhaps\" is not a "
                                 "boolean"));
@@ -599,8 +604,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults_without_file, clean_env),
-        cmocka_unit_test_setup(test_repo_config_loads_with_defaults,
-                               clean_env),
+        cmocka_unit_test_setup(test_repo_config_loads_with_defaults, clean_env),
         cmocka_unit_test_setup(test_block_style, clean_env),
         cmocka_unit_test_setup(test_flow_style, clean_env),
         cmocka_unit_test_setup(test_unknown_key_and_section, clean_env),

@@ -82,7 +82,8 @@ test_keys_file(void **state)
     /* a base64 file works too; a short one is refused with its size */
     memcpy(path + strlen(path) - 6, "XXXXXX", 6);
     fd = mkstemp(path);
-    assert_int_equal(write(fd, KEY_B64, strlen(KEY_B64)), (ssize_t)strlen(KEY_B64));
+    assert_int_equal(write(fd, KEY_B64, strlen(KEY_B64)),
+                     (ssize_t)strlen(KEY_B64));
     close(fd);
     a = keys_load(path, NULL, err, sizeof(err));
     assert_non_null(a);
@@ -145,8 +146,8 @@ test_code_hash(void **state)
     code_hash(k, "11111111-1111-4111-8111-111111111111", "123457", c);
     assert_false(code_hash_equal(a, c));
     /* keyed: not the plain hash */
-    crypto_generichash(c, sizeof(c), (const unsigned char *)"123456", 6,
-                       NULL, 0);
+    crypto_generichash(c, sizeof(c), (const unsigned char *)"123456", 6, NULL,
+                       0);
     assert_false(code_hash_equal(a, c));
     keys_free(k);
 }
@@ -164,17 +165,23 @@ test_seal(void **state)
     t = seal_b64(k->seal, "login:delivery", "654321", 6);
     assert_string_not_equal(s, t); /* random nonce */
     assert_null(strstr(s, "654321"));
-    assert_int_equal(unseal_b64(k->seal, "login:delivery", s, out, sizeof(out), &n), 0);
+    assert_int_equal(
+        unseal_b64(k->seal, "login:delivery", s, out, sizeof(out), &n), 0);
     assert_int_equal(n, 6);
     assert_string_equal(out, "654321");
     /* wrong associated data (another delivery), wrong key, tampering */
-    assert_int_not_equal(unseal_b64(k->seal, "login:other", s, out, sizeof(out), &n), 0);
-    assert_int_not_equal(unseal_b64(k->code, "login:delivery", s, out, sizeof(out), &n), 0);
+    assert_int_not_equal(
+        unseal_b64(k->seal, "login:other", s, out, sizeof(out), &n), 0);
+    assert_int_not_equal(
+        unseal_b64(k->code, "login:delivery", s, out, sizeof(out), &n), 0);
     s[10] = s[10] == 'A' ? 'B' : 'A';
-    assert_int_not_equal(unseal_b64(k->seal, "login:delivery", s, out, sizeof(out), &n), 0);
-    assert_int_not_equal(unseal_b64(k->seal, "login:delivery", "!!", out, sizeof(out), &n), 0);
+    assert_int_not_equal(
+        unseal_b64(k->seal, "login:delivery", s, out, sizeof(out), &n), 0);
+    assert_int_not_equal(
+        unseal_b64(k->seal, "login:delivery", "!!", out, sizeof(out), &n), 0);
     /* too small an output buffer is an error, not an overflow */
-    assert_int_not_equal(unseal_b64(k->seal, "login:delivery", t, out, 4, &n), 0);
+    assert_int_not_equal(unseal_b64(k->seal, "login:delivery", t, out, 4, &n),
+                         0);
     free(s);
     free(t);
     keys_free(k);

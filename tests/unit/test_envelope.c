@@ -33,8 +33,8 @@ static const char *
 mk(const char *type, const char *data)
 {
     snprintf(body, sizeof(body),
-             "{\"event_id\":\"" EID "\",\"type\":\"%s\",\"occurred_at\":\""
-             AT "\",\"data\":%s}",
+             "{\"event_id\":\"" EID "\",\"type\":\"%s\",\"occurred_at\":\"" AT
+             "\",\"data\":%s}",
              type, data);
     return body;
 }
@@ -76,8 +76,8 @@ run_bad(const struct bad *t, size_t n)
         if (parse(mk(t[i].type, t[i].data), &ev) != -1)
             fail_msg("row %zu (%s %s) accepted", i, t[i].type, t[i].data);
         if (strcmp(err, t[i].want) != 0)
-            fail_msg("row %zu (%s %s): got \"%s\", want \"%s\"", i,
-                     t[i].type, t[i].data, err, t[i].want);
+            fail_msg("row %zu (%s %s): got \"%s\", want \"%s\"", i, t[i].type,
+                     t[i].data, err, t[i].want);
         assert_null(ev.root);
         assert_int_equal(ev.type, EV_UNKNOWN);
         envelope_free(&ev);
@@ -127,8 +127,7 @@ test_body_rules(void **state)
         if (envelope_parse(t[i].body, len, NULL, &ev, err, sizeof(err)) != -1)
             fail_msg("row %zu accepted", i);
         if (strncmp(err, t[i].want, strlen(t[i].want)) != 0)
-            fail_msg("row %zu: got \"%s\", want \"%s...\"", i, err,
-                     t[i].want);
+            fail_msg("row %zu: got \"%s\", want \"%s...\"", i, err, t[i].want);
         assert_null(ev.root);
     }
     /* NULL body, NULL err: no crash, still -1. */
@@ -167,8 +166,7 @@ test_body_size(void **state)
     assert_string_equal(err, "body: too large (65537 bytes, max 65536)");
     /* Even a body that is not JSON at all: the cap comes first. */
     memset(body, '{', 100000);
-    assert_int_equal(envelope_parse(body, 100000, NULL, &ev, err,
-                                     sizeof(err)),
+    assert_int_equal(envelope_parse(body, 100000, NULL, &ev, err, sizeof(err)),
                      -1);
     assert_string_equal(err, "body: too large (100000 bytes, max 65536)");
 }
@@ -189,8 +187,7 @@ test_top_level(void **state)
         {"{\"event_id\":\"" EID "\\u0000\"}", NULL,
          "event_id: contains a NUL character"},
         {"{\"event_id\":\"" EID "\"}", NULL, "type: missing"},
-        {"{\"event_id\":\"" EID "\",\"type\":[]}", NULL,
-         "type: not a string"},
+        {"{\"event_id\":\"" EID "\",\"type\":[]}", NULL, "type: not a string"},
         {"{\"event_id\":\"" EID "\",\"type\":\"x\"}", NULL,
          "type: unknown event type \"x\""},
         {"{\"event_id\":\"" EID "\",\"type\":\"Login.Started\"}", NULL,
@@ -257,8 +254,8 @@ test_top_level_good(void **state)
     (void)state;
     for (i = 0; i < N(good_amqp); i++) {
         mk("contact.demoted", "{\"contact_id\":\"c1\"}");
-        assert_int_equal(envelope_parse(body, strlen(body), good_amqp[i],
-                                        &ev, err, sizeof(err)),
+        assert_int_equal(envelope_parse(body, strlen(body), good_amqp[i], &ev,
+                                        err, sizeof(err)),
                          0);
         envelope_free(&ev);
     }
@@ -426,8 +423,8 @@ test_promoted_good(void **state)
     envelope_free(&ev);
 }
 
-#define PROMO(extra)                                                          \
-    "{\"contact_id\":\"c1\",\"organization_id\":\"o1\",\"display_name\":"    \
+#define PROMO(extra)                                                           \
+    "{\"contact_id\":\"c1\",\"organization_id\":\"o1\",\"display_name\":"      \
     "\"Jane\",\"email\":\"j@x.io\",\"phone\":\"+3161\"" extra "}"
 
 static void
@@ -455,8 +452,7 @@ test_promoted_bad(void **state)
          "data.contact_id: not a string"},
         {"contact.promoted", "{\"contact_id\":null}",
          "data.contact_id: is null"},
-        {"contact.promoted", "{\"contact_id\":\"\"}",
-         "data.contact_id: empty"},
+        {"contact.promoted", "{\"contact_id\":\"\"}", "data.contact_id: empty"},
         {"contact.promoted", "{\"contact_id\":\"c 1\"}",
          "data.contact_id: invalid character (allowed: A-Z a-z 0-9 . _ : -)"},
         {"contact.promoted", "{\"contact_id\":\"c/1\"}",
@@ -595,9 +591,8 @@ test_changed_null_vs_absent(void **state)
 
     (void)state;
     /* Only the id: nothing present, nothing to change. */
-    assert_int_equal(parse(mk("contact.changed", "{\"contact_id\":\"c1\"}"),
-                           &ev),
-                     0);
+    assert_int_equal(
+        parse(mk("contact.changed", "{\"contact_id\":\"c1\"}"), &ev), 0);
     assert_int_equal(ev.type, EV_CONTACT_CHANGED);
     assert_string_equal(ev.u.changed.contact_id, "c1");
     assert_false(ev.u.changed.email.present);
@@ -678,16 +673,15 @@ test_contact_bad(void **state)
 
     (void)state;
     run_bad(t, N(t));
-    assert_int_equal(parse(mk("contact.demoted", "{\"contact_id\":\"c-9\"}"),
-                           &ev),
-                     0);
+    assert_int_equal(
+        parse(mk("contact.demoted", "{\"contact_id\":\"c-9\"}"), &ev), 0);
     assert_string_equal(ev.u.demoted.contact_id, "c-9");
     envelope_free(&ev);
-    assert_int_equal(parse(mk("user.email_confirmed",
-                              "{\"contact_id\":\"c1\",\"email\":"
-                              "\"Jane@Example.com\"}"),
-                           &ev),
-                     0);
+    assert_int_equal(
+        parse(mk("user.email_confirmed", "{\"contact_id\":\"c1\",\"email\":"
+                                         "\"Jane@Example.com\"}"),
+              &ev),
+        0);
     assert_int_equal(ev.type, EV_USER_EMAIL_CONFIRMED);
     assert_string_equal(ev.u.email_confirmed.contact_id, "c1");
     assert_string_equal(ev.u.email_confirmed.email, "Jane@Example.com");
@@ -718,11 +712,11 @@ test_login_good(void **state)
                         "Mozilla/5.0 (X11; Linux)");
     envelope_free(&ev);
 
-    assert_int_equal(parse(mk("login.started",
-                              "{\"login_id\":\"" LID "\",\"contact_id\":"
-                              "\"c1\",\"ip\":null}"),
-                           &ev),
-                     0);
+    assert_int_equal(
+        parse(mk("login.started", "{\"login_id\":\"" LID "\",\"contact_id\":"
+                                  "\"c1\",\"ip\":null}"),
+              &ev),
+        0);
     assert_null(ev.u.login_started.ip);
     assert_null(ev.u.login_started.user_agent);
     envelope_free(&ev);
@@ -759,8 +753,7 @@ test_login_bad(void **state)
         {"login.started", "{\"contact_id\":\"c1\"}", "data.login_id: missing"},
         {"login.started", "{\"login_id\":\"x\",\"contact_id\":\"c1\"}",
          "data.login_id: not a UUID"},
-        {"login.started", "{\"login_id\":42}",
-         "data.login_id: not a string"},
+        {"login.started", "{\"login_id\":42}", "data.login_id: not a string"},
         {"login.started", "{\"login_id\":\"" LID "\"}",
          "data.contact_id: missing"},
         {"login.started",
@@ -800,8 +793,7 @@ test_login_bad(void **state)
          "data.code: contains a NUL character"},
         {"login.code_submitted", code,
          "data.code: too long (max 64 characters)"},
-        {"login.code_submitted",
-         "{\"login_id\":\"" LID "-\",\"code\":\"1\"}",
+        {"login.code_submitted", "{\"login_id\":\"" LID "-\",\"code\":\"1\"}",
          "data.login_id: not a UUID"},
     };
 
@@ -817,9 +809,9 @@ test_login_bad(void **state)
 
 /* ---- dispatch.* -------------------------------------------------------- */
 
-#define DCODE(ch, sealed, exp)                                                \
-    "{\"delivery_id\":\"" DID "\",\"login_id\":\"" LID "\","                 \
-    "\"contact_id\":\"c1\",\"channel\":\"" ch "\",\"sealed\":\"" sealed      \
+#define DCODE(ch, sealed, exp)                                                 \
+    "{\"delivery_id\":\"" DID "\",\"login_id\":\"" LID "\","                   \
+    "\"contact_id\":\"c1\",\"channel\":\"" ch "\",\"sealed\":\"" sealed        \
     "\",\"expires_at\":\"" exp "\"}"
 
 static void
@@ -830,8 +822,7 @@ test_dispatch(void **state)
         {"dispatch.code", DCODE("fax", "QUJD", AT),
          "data.channel: must be one of: email, sms"},
         {"dispatch.code", DCODE("sms", "QUJ$", AT), "data.sealed: not base64"},
-        {"dispatch.code", DCODE("sms", "QUJDR", AT),
-         "data.sealed: not base64"},
+        {"dispatch.code", DCODE("sms", "QUJDR", AT), "data.sealed: not base64"},
         {"dispatch.code", DCODE("sms", "QU=D", AT), "data.sealed: not base64"},
         {"dispatch.code", DCODE("sms", "", AT), "data.sealed: empty"},
         {"dispatch.code", big, "data.sealed: too long (max 1024 characters)"},
@@ -864,18 +855,19 @@ test_dispatch(void **state)
     int n;
 
     (void)state;
-    n = snprintf(big, sizeof(big), "{\"delivery_id\":\"" DID "\",\"login_id\""
+    n = snprintf(big, sizeof(big),
+                 "{\"delivery_id\":\"" DID "\",\"login_id\""
                  ":\"" LID "\",\"contact_id\":\"c1\",\"channel\":\"sms\","
                  "\"sealed\":\"%s\",\"expires_at\":\"" AT "\"}",
                  rep("QUJD", 1028));
     assert_true(n < (int)sizeof(big));
     run_bad(t, N(t));
 
-    assert_int_equal(parse(mk("dispatch.code",
-                              DCODE("email", "AAECAwQFBgcICQ==",
-                                    "2026-11-29T10:05:00.5+00:00")),
-                           &ev),
-                     0);
+    assert_int_equal(
+        parse(mk("dispatch.code", DCODE("email", "AAECAwQFBgcICQ==",
+                                        "2026-11-29T10:05:00.5+00:00")),
+              &ev),
+        0);
     assert_int_equal(ev.type, EV_DISPATCH_CODE);
     assert_string_equal(ev.u.dispatch_code.delivery_id, DID);
     assert_string_equal(ev.u.dispatch_code.login_id, LID);
@@ -884,12 +876,12 @@ test_dispatch(void **state)
     assert_string_equal(ev.u.dispatch_code.sealed, "AAECAwQFBgcICQ==");
     assert_string_equal(ev.u.dispatch_code.expires_at,
                         "2026-11-29T10:05:00.5+00:00");
-    assert_true(ev.u.dispatch_code.expires_at_us ==
-                AT_US + INT64_C(300500000));
+    assert_true(ev.u.dispatch_code.expires_at_us == AT_US + INT64_C(300500000));
     envelope_free(&ev);
     /* exactly 1024 base64 characters */
-    snprintf(big, sizeof(big), "{\"delivery_id\":\"" DID "\",\"login_id\":\""
-             LID "\",\"contact_id\":\"c1\",\"channel\":\"sms\",\"sealed\":"
+    snprintf(big, sizeof(big),
+             "{\"delivery_id\":\"" DID "\",\"login_id\":\"" LID
+             "\",\"contact_id\":\"c1\",\"channel\":\"sms\",\"sealed\":"
              "\"%s\",\"expires_at\":\"" AT "\"}",
              rep("QUJD", 1024));
     assert_int_equal(parse(mk("dispatch.code", big), &ev), 0);
@@ -904,8 +896,7 @@ test_dispatch(void **state)
                      0);
     assert_int_equal(ev.type, EV_DISPATCH_NOTICE);
     assert_string_equal(ev.u.dispatch_notice.delivery_id, DID);
-    assert_string_equal(ev.u.dispatch_notice.template_name,
-                        "contact_changed");
+    assert_string_equal(ev.u.dispatch_notice.template_name, "contact_changed");
     assert_string_equal(ev.u.dispatch_notice.to, "old@example.com");
     assert_string_equal(ev.u.dispatch_notice.locale, "nl");
     assert_string_equal(ev.u.dispatch_notice.display_name, "Jane");
@@ -974,9 +965,9 @@ test_build_roundtrip(void **state)
     s = envelope_build("login.started", NULL, d, id);
     assert_non_null(s);
     assert_int_equal(addr_uuid_check(id), 0);
-    assert_int_equal(envelope_parse(s, strlen(s), "login.started", &ev, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        envelope_parse(s, strlen(s), "login.started", &ev, err, sizeof(err)),
+        0);
     assert_string_equal(ev.event_id, id);
     assert_int_equal(ev.type, EV_LOGIN_STARTED);
     assert_string_equal(ev.u.login_started.login_id, LID);
@@ -1030,8 +1021,8 @@ test_build_refuses(void **state)
     assert_string_equal(id, "");
     assert_null(envelope_build("nodot", NULL, json_object_new_object(), id));
     assert_null(envelope_build("a..b", NULL, json_object_new_object(), id));
-    assert_null(envelope_build("code.sent\n", NULL, json_object_new_object(),
-                               id));
+    assert_null(
+        envelope_build("code.sent\n", NULL, json_object_new_object(), id));
     /* result types that no worker consumes are fine to build */
     big = envelope_build("code.sent", NULL, json_object_new_object(), id);
     assert_non_null(big);
@@ -1040,8 +1031,8 @@ test_build_refuses(void **state)
     assert_null(envelope_build(NULL, NULL, json_object_new_object(), NULL));
     assert_null(envelope_build("login.started", "not-a-uuid",
                                json_object_new_object(), NULL));
-    assert_null(envelope_build("login.started", NULL,
-                               json_object_new_array(), NULL));
+    assert_null(
+        envelope_build("login.started", NULL, json_object_new_array(), NULL));
     /* Larger than our own consumers accept: refused. */
     big = malloc(ENVELOPE_MAX_BODY + 1);
     assert_non_null(big);

@@ -80,8 +80,8 @@ test_national_and_international(void **state)
         /* Netherlands */
         {"06-12345678", "NL", V, "+31612345678", "NL", "mobile", 1, NULL,
          "+31 6** *** *78"},
-        {"+31 (0)6 1234 5678", "NL", V, "+31612345678", "NL", "mobile", 1,
-         NULL, "+31 6** *** *78"},
+        {"+31 (0)6 1234 5678", "NL", V, "+31612345678", "NL", "mobile", 1, NULL,
+         "+31 6** *** *78"},
         {"06.12.34.56.78", "NL", V, "+31612345678", "NL", "mobile", 1, NULL,
          "+31 6** *** *78"},
         {"[06] 12345678", "NL", V, "+31612345678", "NL", "mobile", 1, NULL,
@@ -103,8 +103,8 @@ test_national_and_international(void **state)
         /* Belgium (Brussels numbers are 02 + 7 digits) */
         {"0470 12 34 56", "BE", V, "+32470123456", "BE", "mobile", 1, NULL,
          "+32 4** *** *56"},
-        {"+32 2 287 41 11", "BE", V, "+3222874111", "BE", "fixed_line", 0,
-         NULL, "+32 2** *** 11"},
+        {"+32 2 287 41 11", "BE", V, "+3222874111", "BE", "fixed_line", 0, NULL,
+         "+32 2** *** 11"},
         {"03 201 23 45", "BE", V, "+3232012345", "BE", "fixed_line", 0, NULL,
          "+32 3** *** 45"},
         {"0800 12345", "BE", V, "+3280012345", "BE", "toll_free", 0, NULL,
@@ -116,8 +116,8 @@ test_national_and_international(void **state)
          "+49 1** *** **6 7"},
         {"+49 (0)89 1234567", "DE", V, "+49891234567", "DE", "fixed_line", 0,
          NULL, "+49 8** *** *67"},
-        {"030 12345678", "DE", V, "+493012345678", "DE", "fixed_line", 0,
-         NULL, "+49 3** *** **7 8"},
+        {"030 12345678", "DE", V, "+493012345678", "DE", "fixed_line", 0, NULL,
+         "+49 3** *** **7 8"},
         /* United Kingdom */
         {"07400 123456", "GB", V, "+447400123456", "GB", "mobile", 1, NULL,
          "+44 7** *** **5 6"},
@@ -125,8 +125,8 @@ test_national_and_international(void **state)
          NULL, "+44 7** *** **5 6"},
         {"+44 20 7946 0018", "GB", V, "+442079460018", "GB", "fixed_line", 0,
          NULL, "+44 2** *** **1 8"},
-        {"0161 496 0000", "GB", V, "+441614960000", "GB", "fixed_line", 0,
-         NULL, "+44 1** *** **0 0"},
+        {"0161 496 0000", "GB", V, "+441614960000", "GB", "fixed_line", 0, NULL,
+         "+44 1** *** **0 0"},
         /* The classic example number is a Guernsey mobile in the metadata:
          * the number's region is GG, not the GB it was parsed for. */
         {"07911 123456", "GB", V, "+447911123456", "GG", "mobile", 1, NULL,
@@ -139,14 +139,14 @@ test_national_and_international(void **state)
          "fixed_line_or_mobile", 1, NULL, "+1 6** *** **0 0"},
         {"1-212-555-0100", "US", V, "+12125550100", "US",
          "fixed_line_or_mobile", 1, NULL, "+1 2** *** **0 0"},
-        {"650.253.0000", "US", V, "+16502530000", "US",
-         "fixed_line_or_mobile", 1, NULL, "+1 6** *** **0 0"},
+        {"650.253.0000", "US", V, "+16502530000", "US", "fixed_line_or_mobile",
+         1, NULL, "+1 6** *** **0 0"},
         {"+1 (212) 736-5000", "US", V, "+12127365000", "US",
          "fixed_line_or_mobile", 1, NULL, "+1 2** *** **0 0"},
         {"+1 416 555 0123", "NL", V, "+14165550123", "CA",
          "fixed_line_or_mobile", 1, NULL, "+1 4** *** **2 3"},
-        {"+1 800 555 0100", "NL", V, "+18005550100", "US", "toll_free", 0,
-         NULL, "+1 8** *** **0 0"},
+        {"+1 800 555 0100", "NL", V, "+18005550100", "US", "toll_free", 0, NULL,
+         "+1 8** *** **0 0"},
         {"650 253 000", "US", I, NULL, NULL, NULL, 0, "too short", NULL},
         /* India */
         {"+91 98765 43210", "IN", V, "+919876543210", "IN", "mobile", 1, NULL,
@@ -155,21 +155,21 @@ test_national_and_international(void **state)
          "+91 9** *** **1 0"},
         {"9876543210", "IN", V, "+919876543210", "IN", "mobile", 1, NULL,
          "+91 9** *** **1 0"},
-        {"011 2345 6789", "IN", V, "+911123456789", "IN", "fixed_line", 0,
-         NULL, "+91 1** *** **8 9"},
+        {"011 2345 6789", "IN", V, "+911123456789", "IN", "fixed_line", 0, NULL,
+         "+91 1** *** **8 9"},
         {"+91-11-23456789", "IN", V, "+911123456789", "IN", "fixed_line", 0,
          NULL, "+91 1** *** **8 9"},
-        {"1800 123 4567", "IN", V, "+9118001234567", "IN", "toll_free", 0,
-         NULL, "+91 1** *** *** 67"},
+        {"1800 123 4567", "IN", V, "+9118001234567", "IN", "toll_free", 0, NULL,
+         "+91 1** *** *** 67"},
         /* France */
         {"06 12 34 56 78", "FR", V, "+33612345678", "FR", "mobile", 1, NULL,
          "+33 6** *** *78"},
-        {"0033 6 12 34 56 78", "FR", V, "+33612345678", "FR", "mobile", 1,
-         NULL, "+33 6** *** *78"},
-        {"01 23 45 67 89", "FR", V, "+33123456789", "FR", "fixed_line", 0,
+        {"0033 6 12 34 56 78", "FR", V, "+33612345678", "FR", "mobile", 1, NULL,
+         "+33 6** *** *78"},
+        {"01 23 45 67 89", "FR", V, "+33123456789", "FR", "fixed_line", 0, NULL,
+         "+33 1** *** *89"},
+        {"+33 (0)1 23 45 67 89", "FR", V, "+33123456789", "FR", "fixed_line", 0,
          NULL, "+33 1** *** *89"},
-        {"+33 (0)1 23 45 67 89", "FR", V, "+33123456789", "FR", "fixed_line",
-         0, NULL, "+33 1** *** *89"},
         {"0800 12 34 56", "FR", V, "+33800123456", "FR", "toll_free", 0, NULL,
          "+33 8** *** *56"},
         {"09 12 34 56 78", "FR", V, "+33912345678", "FR", "voip", 0, NULL,
@@ -194,12 +194,12 @@ test_prefixes_and_regions(void **state)
          "+31 6** *** *78"},
         {"0032 470 123456", "NL", V, "+32470123456", "BE", "mobile", 1, NULL,
          "+32 4** *** *56"},
-        {"0044 7400 123456", "NL", V, "+447400123456", "GB", "mobile", 1,
-         NULL, "+44 7** *** **5 6"},
+        {"0044 7400 123456", "NL", V, "+447400123456", "GB", "mobile", 1, NULL,
+         "+44 7** *** **5 6"},
         {"0049 30 1234567", "NL", V, "+49301234567", "DE", "fixed_line", 0,
          NULL, "+49 3** *** *67"},
-        {"011 31 6 12345678", "US", V, "+31612345678", "NL", "mobile", 1,
-         NULL, "+31 6** *** *78"},
+        {"011 31 6 12345678", "US", V, "+31612345678", "NL", "mobile", 1, NULL,
+         "+31 6** *** *78"},
         /* "+" wins over the region, which may be anything then */
         {"+31612345678", NULL, V, "+31612345678", "NL", "mobile", 1, NULL,
          "+31 6** *** *78"},
@@ -217,8 +217,8 @@ test_prefixes_and_regions(void **state)
          "\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98",
          "NL", V, "+31612345678", "NL", "mobile", 1, NULL, "+31 6** *** *78"},
         /* a non-geographic number: valid, but no region */
-        {"+800 1234 5678", "NL", V, "+80012345678", NULL, "toll_free", 0,
-         NULL, "+800 1** *** 78"},
+        {"+800 1234 5678", "NL", V, "+80012345678", NULL, "toll_free", 0, NULL,
+         "+800 1** *** 78"},
         /* national format needs a known region */
         {"06 12345678", NULL, I, NULL, NULL, NULL, 0, "invalid country code",
          NULL},
@@ -281,8 +281,8 @@ test_refused(void **state)
         /* extensions, which Parse() keeps quietly in a field */
         {"+31 20 123 4567 ext 12", "NL", I, NULL, NULL, NULL, 0,
          "has an extension", NULL},
-        {"+31 6 12345678 x12", "NL", I, NULL, NULL, NULL, 0,
-         "has an extension", NULL},
+        {"+31 6 12345678 x12", "NL", I, NULL, NULL, NULL, 0, "has an extension",
+         NULL},
         {"+31 6 1234 5678 #12", "NL", I, NULL, NULL, NULL, 0,
          "has an extension", NULL},
         {"+31 20 123 4567,,12", "NL", I, NULL, NULL, NULL, 0,
@@ -299,8 +299,9 @@ test_refused(void **state)
         {"(((", "NL", I, NULL, NULL, NULL, 0, "not a number", NULL},
         {"0", "NL", I, NULL, NULL, NULL, 0, "not a number", NULL},
         {"06 12345678 #", "NL", I, NULL, NULL, NULL, 0, "not a number", NULL},
-        {"06\xff" "12345678", "NL", I, NULL, NULL, NULL, 0, "not a number",
-         NULL},
+        {"06\xff"
+         "12345678",
+         "NL", I, NULL, NULL, NULL, 0, "not a number", NULL},
     };
 
     (void)state;
@@ -491,8 +492,8 @@ test_region_of(void **state)
         rc = phone_region_of(rows[i].in, out);
         if (rc != rows[i].rc || strcmp(out, rows[i].want) != 0)
             fail_msg("region_of row %zu \"%s\": got %d \"%s\", want %d \"%s\"",
-                     i, rows[i].in ? rows[i].in : "(null)", rc, out,
-                     rows[i].rc, rows[i].want);
+                     i, rows[i].in ? rows[i].in : "(null)", rc, out, rows[i].rc,
+                     rows[i].want);
     }
     assert_int_equal(phone_region_of("+31612345678", NULL), -1);
 }

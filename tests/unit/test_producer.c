@@ -58,9 +58,9 @@ test_examples_validate_and_round_trip(void **state)
                                sizeof(err)) != MFA_PRODUCER_OK)
             fail_msg("%s: example refused: %s", t->name, err);
         /* What the workers will read: same type, id, data. */
-        assert_int_equal(envelope_parse(body, strlen(body), t->name, &ev,
-                                        err, sizeof(err)),
-                         0);
+        assert_int_equal(
+            envelope_parse(body, strlen(body), t->name, &ev, err, sizeof(err)),
+            0);
         assert_string_equal(ev.type_name, t->name);
         assert_string_equal(ev.event_id, id);
         want = json_tokener_parse(t->example);
@@ -82,8 +82,8 @@ test_help_required_fields_are_required(void **state)
         for (const struct prod_field *f = t->fields; f->name; f++) {
             char err[256] = "", want[64];
             char *data = example_without(t, f->name), *body = NULL;
-            int st = mfa_producer_build(t->name, data, NULL, &body, NULL,
-                                        err, sizeof(err));
+            int st = mfa_producer_build(t->name, data, NULL, &body, NULL, err,
+                                        sizeof(err));
 
             if (f->required) {
                 if (st != MFA_PRODUCER_INVALID)
@@ -92,11 +92,12 @@ test_help_required_fields_are_required(void **state)
                 snprintf(want, sizeof(want), "data.%s", f->name);
                 if (strstr(err, want) == NULL)
                     fail_msg("%s without %s: error \"%s\" does not name "
-                             "it", t->name, f->name, err);
+                             "it",
+                             t->name, f->name, err);
                 assert_null(body);
             } else if (st != MFA_PRODUCER_OK) {
-                fail_msg("%s: %s listed as optional but refused: %s",
-                         t->name, f->name, err);
+                fail_msg("%s: %s listed as optional but refused: %s", t->name,
+                         f->name, err);
             }
             free(body);
             free(data);
@@ -138,8 +139,8 @@ test_refusals_name_the_problem(void **state)
     } t[] = {
         {"login.started", "{\"contact_id\":\"c1\"}", NULL,
          "data.login_id: missing"},
-        {"login.started", "{\"login_id\":\"nope\",\"contact_id\":\"c1\"}",
-         NULL, "data.login_id: not a UUID"},
+        {"login.started", "{\"login_id\":\"nope\",\"contact_id\":\"c1\"}", NULL,
+         "data.login_id: not a UUID"},
         {"login.code_requested",
          "{\"login_id\":\"0b7e6f6c-2d1a-4f0e-9c57-3c1f1a2b4d5e\","
          "\"method\":\"pigeon\"}",
@@ -166,8 +167,8 @@ test_refusals_name_the_problem(void **state)
         char err[512] = "", id[MFA_PRODUCER_ID_LEN] = "x";
         char *body = (char *)"sentinel";
 
-        if (mfa_producer_build(t[i].type, t[i].data, t[i].event_id, &body,
-                               id, err, sizeof(err)) != MFA_PRODUCER_INVALID)
+        if (mfa_producer_build(t[i].type, t[i].data, t[i].event_id, &body, id,
+                               err, sizeof(err)) != MFA_PRODUCER_INVALID)
             fail_msg("case %zu: accepted", i);
         assert_null(body);
         assert_string_equal(id, "");
@@ -193,13 +194,13 @@ test_event_id_given_or_made(void **state)
     assert_string_equal(id, "6f1c2a0e-8b5d-4c3e-9f7a-1b2c3d4e5f60");
     assert_non_null(strstr(body, "\"event_id\":\"6f1c2a0e-8b5d-4c3e-"));
     /* No data at all is {}: refused only for the missing fields. */
-    assert_int_equal(mfa_producer_build("contact.demoted", NULL, NULL,
-                                        &body2, id2, err, sizeof(err)),
+    assert_int_equal(mfa_producer_build("contact.demoted", NULL, NULL, &body2,
+                                        id2, err, sizeof(err)),
                      MFA_PRODUCER_INVALID);
     assert_non_null(strstr(err, "data.contact_id: missing"));
     assert_int_equal(mfa_producer_build("contact.demoted",
-                                        "{\"contact_id\":\"c1\"}", NULL,
-                                        &body2, id2, err, sizeof(err)),
+                                        "{\"contact_id\":\"c1\"}", NULL, &body2,
+                                        id2, err, sizeof(err)),
                      MFA_PRODUCER_OK);
     assert_int_equal(addr_uuid_check(id2), 0);
     assert_string_not_equal(id, id2);
