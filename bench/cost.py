@@ -514,11 +514,12 @@ def cg_annotate(path, inclusive):
 
 
 # Calls worth counting per event: database round trips (the PQexec*
-# entry points only: they call PQsendQuery* themselves), broker frames,
+# entry points, and PQpipelineSync: the runtime's db_pipeline sends any
+# number of statements per sync, one round trip each), broker frames,
 # system calls, allocations.
 CG_CALLS = {
     "PQexecParams": "pq_exec", "PQexecPrepared": "pq_exec", "PQexec": "pq_exec",
-    "PQprepare": "pq_exec",
+    "PQprepare": "pq_exec", "PQpipelineSync": "pq_exec",
     "amqp_basic_publish": "amqp_publish", "amqp_basic_ack": "amqp_ack",
     "amqp_simple_wait_frame_noblock": "amqp_read_frame",
     "poll": "poll", "__poll": "poll", "alarm": "alarm",

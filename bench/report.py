@@ -492,7 +492,7 @@ def section_cost(w, d):
           "Instructions of the worker process only (not the broker's or "
           "PostgreSQL's); repeatable where wall time is not.")
         w("")
-        w("| worker:event | instructions/event | events | SQL statements/event "
+        w("| worker:event | instructions/event | events | SQL round trips/event "
           "| publishes/event | alarm()/event | where (exclusive, by object) |")
         w("| --- | --- | --- | --- | --- | --- | --- |")
         for k in sorted(cost):
