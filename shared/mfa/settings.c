@@ -127,7 +127,7 @@ const struct cfg_decl mfa_config_table[] = {
     INT(amqp, prefetch, "100", 1, 10000, "unacked messages per consumer"),
     INT(amqp, heartbeat_seconds, "30", 0, 600, "AMQP heartbeat; 0 = off"),
     INT(amqp, delivery_limit, "20", 1, 1000,
-        "quorum queues' x-delivery-limit before dead-lettering"),
+        "runs of one message before dead-lettering (x-delivery-limit)"),
     INT(amqp, confirm_timeout_ms, "5000", 100, 300000,
         "wait for a publisher confirm before publishing again"),
 

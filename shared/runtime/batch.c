@@ -269,12 +269,13 @@ batch_run(struct worker *w, struct job_list *from, int max)
 {
     struct job **jobs = xcalloc((size_t)max, sizeof(*jobs));
     size_t n = 0;
-    int rc = 0;
+    int rc = 0, alone, counted;
 
     while (n < (size_t)max && from->head != NULL) {
         struct job *j;
 
-        if (batch_key_taken(w, jobs, n, from->head))
+        if (batch_key_taken(w, jobs, n, from->head) ||
+            (n > 0 && redeliver_alone(w, from, from->head)))
             break; /* it starts the next batch */
         j = job_list_pop(from);
 
@@ -289,11 +290,25 @@ batch_run(struct worker *w, struct job_list *from, int max)
             continue;
         }
         jobs[n++] = j;
+        if (redeliver_alone(w, from, j))
+            break;
+    }
+    /* A redelivered message of a classic queue runs alone, counted; past
+     * the limit it is dead-lettered without running (redeliver.c). */
+    alone = n == 1 && redeliver_alone(w, from, jobs[0]);
+    counted = alone ? redeliver_count(w, jobs[0]) : 0;
+    if (counted < 0 && w->db->last == DB_ERR_CONN)
+        goto dblost;
+    if (counted < 0) { /* the count is a guard: never a reason to stop */
+        log_warn("redeliveries: %s", w->db->errmsg);
+        counted = 0;
     }
     /* Invalid events never reach the database: dead-letter them at once
      * (batch_tx skips them). */
-    if (batch_tx(w, jobs, n) != 0)
+    if (counted == 0 && batch_tx(w, jobs, n) != 0)
         goto dblost;
+    if (alone && !jobs[0]->again)
+        redeliver_forget(w, jobs[0]);
     /* Deadlocked jobs run again in the next batch. */
     for (size_t i = 0; i < n; i++) {
         if (jobs[i]->again) {

@@ -79,6 +79,13 @@ int job_outputs_load(struct job *j, const char *json);
 /* Runs up to max ready jobs (or finished async ones) in one transaction;
  * see batch.c. Returns -1 when the database or broker went away. */
 int batch_run(struct worker *w, struct job_list *from, int max);
+/* Redelivered messages of classic queues (redeliver.c): whether j must
+ * run alone; counting its run (0 run it, 1 over the limit: verdict set to
+ * REJECT, -1 database error); forgetting it once handled. */
+int redeliver_alone(const struct worker *w, const struct job_list *from,
+                    const struct job *j);
+int redeliver_count(struct worker *w, struct job *j);
+void redeliver_forget(struct worker *w, const struct job *j);
 /* The transaction of a batch (batch_tx.c): 0 committed, -1 database lost
  * or COMMIT failed (nothing happened). */
 int batch_tx(struct worker *w, struct job **jobs, size_t n);

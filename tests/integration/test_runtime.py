@@ -202,3 +202,29 @@ def test_an_sql_error_fails_only_its_own_job(workers, bus, db):
     assert dead and "division by zero" in dead[0]["headers"]["x-mfa-error"]
     assert effects(db, bad) == 0
     assert inbox_kept(db, ids + [bad]) == {eid: True for eid in ids}
+
+
+def test_a_message_that_kills_its_worker_ends_dead_after_the_limit(workers, bus, db):
+    """Classic queues have no delivery counter: the runtime runs a
+    redelivered message alone, counts the run first, and past
+    amqp.delivery_limit dead-letters it without running it. The messages
+    delivered with it are handled once each."""
+    w = workers(TW, MFA_AMQP_DELIVERY_LIMIT="2")
+    ids = publish_batch(w, bus, ["ok", "ok", "crash", "ok", "ok"])
+    bad = ids.pop(2)
+    crashes, dead = 0, []
+    deadline = time.time() + 60
+    while not dead and time.time() < deadline:
+        dead = bus.dead(lambda m: m["props"].message_id == bad, timeout=0.5)
+        if w.proc.poll() is not None:  # killed itself: restart it
+            crashes += 1
+            w.start()
+    assert dead, w.logs()[-3000:]
+    assert "delivered 3 times without being finished" in \
+        dead[0]["headers"]["x-mfa-error"]
+    assert crashes == 3  # the first delivery, then two counted runs
+    for eid in ids:
+        assert bus.wait_reply(eid) == {"status": "ok"}
+        assert effects(db, eid) == 1
+    assert db.scalar("SELECT count(*) FROM mfa.redeliveries") == 0
+    assert w.stop() == 0

@@ -10,13 +10,16 @@
  *   "dirty-reject" -> write the effect, then MFA_REJECT (the runtime must
  *                  undo this job's effect and keep its batch-mates')
  *   "sqlerror"  -> a statement fails (division by zero), then MFA_RETRY
+ *   "crash"     -> the process kills itself (SIGKILL) on this message
  *   anything    -> write the effect row, reply {"status":"ok"}, emit
  *                  test.done to mfa.results
  * The effect is a row in mfa_test.effects(event_id), created by the tests.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runtime/topology.h"
 #include "runtime/worker.h"
@@ -40,6 +43,8 @@ test_handle(struct job *job)
         job_fail(job, "test: rejected");
         return MFA_REJECT;
     }
+    if (name && strcmp(name, "crash") == 0)
+        kill(getpid(), SIGKILL); /* dies on it, every time */
     if (name && strcmp(name, "sqlerror") == 0) {
         if (db_exec(job_db(job), "SELECT 1/0", 0, NULL) != 0)
             job_fail(job, "test: %s", job_db(job)->errmsg);
