@@ -1,23 +1,24 @@
 /*
- * batch_tx.c - the transaction of a batch: inbox claims, handlers, outputs.
+ * batch_tx.c - the transaction of a batch: inbox rows, handlers, outputs.
  *
- * The fast way, taken first: one round trip opens the transaction, claims
- * the inbox rows of the whole batch and finds the events handled before;
- * the handlers run back to back without savepoints, their audit rows kept
- * for the end (db_defer); one round trip writes those, stores every job's
- * outputs and commits. Round trips per event are then only the handler's
- * own reads and writes.
+ * The fast way, taken first: BEGIN; the handlers run back to back without
+ * savepoints, their audit rows kept for the end (db_defer); then one
+ * round trip writes those, inserts every job's inbox row with its outputs
+ * and commits. Round trips per event are only the handler's own.
  *
- * It holds when every job ends MFA_OK (or MFA_PENDING having written
- * nothing, as worker.h asks) and no statement fails. Anything else - a
- * rejected or retried job, a database error, an inbox row another process
- * claimed meanwhile - rolls the whole transaction back and the batch runs
- * the careful way: a SAVEPOINT and a claim per job, so one job's failure
- * undoes that job alone. Jobs that started provider I/O on the fast way
- * are not run again.
+ * The inbox INSERT has no ON CONFLICT: an event handled before (a
+ * duplicate) or being handled by another process fails it, and with it
+ * the COMMIT. So does any failed statement, and a handler that wrote and
+ * then returned RETRY or REJECT (its writes must go, not its batch-
+ * mates'). Then the transaction is rolled back and the batch runs the
+ * careful way: a SAVEPOINT and a claim per job before its handler, so a
+ * duplicate re-sends its stored outputs and one job's failure undoes that
+ * job alone. Jobs that started provider I/O on the fast way are not run
+ * again.
  *
- * An async worker's handler (not its completion) only looks for an inbox
- * row: the completion claims it, in its own transaction.
+ * An async worker's handler (not its completion) must know before it
+ * starts a send whether its event was handled: those jobs look their
+ * rows up with the BEGIN. Their completion inserts the row.
  */
 #include "runtime/job.h"
 #include "util/log.h"
@@ -33,23 +34,20 @@
 
 /* ---- the fast way ------------------------------------------------------ */
 
-static const char SQL_CLAIM_ALL[] =
-    "INSERT INTO mfa.inbox (consumer, event_id, event_type) "
-    "SELECT $1, u.e, u.t FROM unnest($2::uuid[], $3::text[]) AS u(e, t) "
-    "ORDER BY u.e ON CONFLICT DO NOTHING";
 static const char SQL_DONE_ALL[] =
     "SELECT event_id::text, outputs FROM mfa.inbox "
     "WHERE consumer = $1 AND event_id = ANY($2::uuid[]) "
     "AND outputs IS NOT NULL";
-/* Our claimed rows get their outputs; a looked-up job's row is new. */
-static const char SQL_UNCLAIM_ALL[] =
-    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])";
+/* The batch's inbox rows, outputs with them (none for a failed job, whose
+ * row goes again below). No ON CONFLICT: a row that exists already - a
+ * duplicate, or another process's - fails it, and the batch goes the
+ * careful way, which claims first and re-sends a duplicate's outputs. */
 static const char SQL_STORE_ALL[] =
     "INSERT INTO mfa.inbox (consumer, event_id, event_type, outputs) "
     "SELECT $1, (x->>'id')::uuid, x->>'type', x->'outputs' "
-    "FROM jsonb_array_elements($2::jsonb) AS x "
-    "ON CONFLICT (consumer, event_id) DO UPDATE SET outputs = "
-    "EXCLUDED.outputs WHERE mfa.inbox.outputs IS NULL RETURNING 1";
+    "FROM jsonb_array_elements($2::jsonb) AS x ORDER BY 2";
+static const char SQL_UNCLAIM_ALL[] =
+    "DELETE FROM mfa.inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])";
 
 /* An async worker's handler only looks its event up (see above). */
 static int
@@ -58,21 +56,21 @@ batch_lookup_only(const struct worker *w, const struct job *j)
     return w->spec->inflight != NULL && j->fn == w->spec->handle;
 }
 
-/* "{a,b}" of the batch's event ids (or types): UUIDs and type names need
- * no quoting in an array literal. */
+/* "{a,b}" of the event ids of the jobs that only look theirs up: UUIDs
+ * need no quoting in an array literal. */
 static int
-batch_array(struct buf *b, struct job **jobs, size_t n, int types, int claims,
-            const struct worker *w)
+batch_lookup_ids(struct buf *b, struct job **jobs, size_t n,
+                 const struct worker *w, size_t *count)
 {
     int bad = buf_puts(b, "{");
 
-    for (size_t i = 0, k = 0; i < n; i++) {
-        if (!jobs[i]->parsed || (claims && batch_lookup_only(w, jobs[i])))
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i]->parsed || !batch_lookup_only(w, jobs[i]))
             continue;
-        if (k++ > 0)
+        if ((*count)++ > 0)
             bad |= buf_puts(b, ",");
-        bad |=
-            buf_puts(b, types ? jobs[i]->ev.type_name : jobs[i]->ev.event_id);
+        bad |= buf_puts(b, jobs[i]->ev.event_id);
     }
     return bad | buf_puts(b, "}");
 }
@@ -98,44 +96,28 @@ batch_mark_done(struct job **jobs, size_t n, PGresult *res)
     }
 }
 
-/* BEGIN, the claims and the look-up in one round trip. 0, 1 = go the
- * careful way, -1 = database lost. */
+/* BEGIN, and the look-up of an async worker's events, in one round
+ * trip. 0, 1 = go the careful way, -1 = database lost. */
 static int
 batch_open(struct worker *w, struct job **jobs, size_t n)
 {
-    struct buf ids, types, all;
-    const char *pc[3], *pd[2];
-    struct db_stmt st[3] = {{"BEGIN", 0, NULL, NULL}};
-    int ns = 1, ok, rc = 1;
-    size_t nclaim = 0, ndone = 0;
+    struct buf ids;
+    const char *pd[2];
+    struct db_stmt st[2] = {{"BEGIN", 0, NULL, NULL}};
+    int ns = 1, rc = 1;
+    size_t nlookup;
 
     buf_init(&ids, BATCH_PARAM_MAX);
-    buf_init(&types, BATCH_PARAM_MAX);
-    buf_init(&all, BATCH_PARAM_MAX);
-    for (size_t i = 0; i < n; i++)
-        nclaim += jobs[i]->parsed && !batch_lookup_only(w, jobs[i]);
-    if (batch_array(&ids, jobs, n, 0, 1, w) |
-        batch_array(&types, jobs, n, 1, 1, w) |
-        batch_array(&all, jobs, n, 0, 0, w))
+    if (batch_lookup_ids(&ids, jobs, n, w, &nlookup))
         goto out;
-    pc[0] = pd[0] = w->spec->name;
-    pc[1] = buf_cstr(&ids);
-    pc[2] = buf_cstr(&types);
-    pd[1] = buf_cstr(&all);
-    if (nclaim > 0)
-        st[ns++] = (struct db_stmt){SQL_CLAIM_ALL, 3, pc, NULL};
-    st[ns++] = (struct db_stmt){SQL_DONE_ALL, 2, pd, NULL};
-    ok = db_pipeline(w->db, st, ns);
-    rc = 0;
-    if (ok == ns) {
-        size_t claimed = nclaim ? strtoul(PQcmdTuples(st[1].res), NULL, 10) : 0;
-
-        batch_mark_done(jobs, n, st[ns - 1].res);
-        for (size_t i = 0; i < n; i++)
-            ndone += jobs[i]->duplicate && !batch_lookup_only(w, jobs[i]);
-        /* A claim lost to a row without outputs: someone else's, open. */
-        if (claimed + ndone != nclaim)
-            rc = 1;
+    pd[0] = w->spec->name;
+    pd[1] = buf_cstr(&ids);
+    if (nlookup > 0)
+        st[ns++] = (struct db_stmt){SQL_DONE_ALL, 2, pd, NULL};
+    if (db_pipeline(w->db, st, ns) == ns) {
+        rc = 0;
+        if (nlookup > 0)
+            batch_mark_done(jobs, n, st[1].res);
     } else {
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
     }
@@ -143,8 +125,6 @@ batch_open(struct worker *w, struct job **jobs, size_t n)
         PQclear(st[i].res);
 out:
     buf_free(&ids);
-    buf_free(&types);
-    buf_free(&all);
     return rc;
 }
 
@@ -174,7 +154,8 @@ batch_handle(struct worker *w, struct job **jobs, size_t n)
             PQtransactionStatus(w->db->conn) != PQTRANS_INTRANS)
             return 1;
         /* Nothing of the job's to undo: written nothing, or asked to keep
-         * it (a retry's attempt count). Its claim goes in batch_close. */
+         * it (a retry's attempt count). batch_close checks it for a
+         * duplicate and leaves it no inbox row. */
         if (j->verdict == MFA_OK ||
             (j->verdict != MFA_FATAL &&
              (w->db->writes == writes ||
@@ -185,7 +166,8 @@ batch_handle(struct worker *w, struct job **jobs, size_t n)
     return 0;
 }
 
-/* A job that ends in a retry or dead letter leaves no inbox row. */
+/* A job that ends in a retry or dead letter leaves no inbox row: it gets
+ * one in the INSERT (which finds duplicates), then it goes again. */
 static int
 batch_unclaims(const struct worker *w, const struct job *j)
 {
@@ -193,87 +175,74 @@ batch_unclaims(const struct worker *w, const struct job *j)
            (j->verdict == MFA_RETRY || j->verdict == MFA_REJECT);
 }
 
-/* The outputs to store: "[{"id": .., "type": .., "outputs": ..}, ..]". */
+/* The rows to insert: "[{"id": .., "type": .., "outputs": ..}, ..]", the
+ * outputs of a job that ended MFA_OK, none for a failed one. */
 static int
-batch_outputs_param(struct buf *b, struct job **jobs, size_t n, size_t *nstore,
-                    size_t *nlookup, const struct worker *w)
+batch_rows_param(struct buf *b, struct job **jobs, size_t n, size_t *nrows,
+                 const struct worker *w)
 {
     int bad = buf_puts(b, "[");
 
     for (size_t i = 0; i < n; i++) {
         struct job *j = jobs[i];
-        char *outs;
+        char *outs = NULL;
 
-        if (!j->parsed || j->duplicate || j->verdict != MFA_OK)
+        if (!j->parsed || j->duplicate ||
+            !(j->verdict == MFA_OK || batch_unclaims(w, j)))
             continue;
-        outs = job_outputs_json(j);
-        bad |= buf_printf(b, "%s{\"id\":\"%s\",\"type\":\"%s\",\"outputs\":%s}",
-                          *nstore ? "," : "", j->ev.event_id, j->ev.type_name,
-                          outs);
+        if (j->verdict == MFA_OK)
+            outs = job_outputs_json(j);
+        bad |= buf_printf(b, "%s{\"id\":\"%s\",\"type\":\"%s\"%s%s}",
+                          *nrows ? "," : "", j->ev.event_id, j->ev.type_name,
+                          outs ? ",\"outputs\":" : "", outs ? outs : "");
         free(outs);
-        (*nstore)++;
-        *nlookup += batch_lookup_only(w, j);
+        (*nrows)++;
     }
     return bad | buf_puts(b, "]");
 }
 
-/* Stores the outputs, drops the claims of failed jobs and commits, in one
- * round trip. 0, 1 = go the careful way, -1 = database lost. */
+/* The handlers' kept writes, the inbox rows, the failed jobs' rows gone
+ * again, COMMIT: one round trip. 0, 1 = go the careful way (a statement
+ * failed, a duplicate among them), -1 = database lost. */
 static int
 batch_close(struct worker *w, struct job **jobs, size_t n)
 {
-    struct buf outs, drop;
+    struct buf rows, drop;
     const char *ps[2], *pu[2];
     struct db_stmt *st;
-    size_t nstore = 0, nlookup = 0, ndrop = 0, stored;
-    int ns, istore = -1, ok, rc = 1, bad, commit;
+    size_t nrows = 0, ndrop = 0;
+    int ns, rc = 1, bad;
 
-    buf_init(&outs, BATCH_PARAM_MAX);
+    buf_init(&rows, BATCH_PARAM_MAX);
     buf_init(&drop, BATCH_PARAM_MAX);
-    bad = batch_outputs_param(&outs, jobs, n, &nstore, &nlookup, w);
+    bad = batch_rows_param(&rows, jobs, n, &nrows, w);
     bad |= buf_puts(&drop, "{");
     for (size_t i = 0; i < n; i++)
         if (batch_unclaims(w, jobs[i]))
             bad |= buf_printf(&drop, "%s%s", ndrop++ ? "," : "",
                               jobs[i]->ev.event_id);
-    /* The handlers' kept writes first (db_defer), then ours. */
     st = xcalloc((size_t)db_later_count(w->db) + 3, sizeof(*st));
     ns = db_later_stmts(w->db, st, db_later_count(w->db));
     if (bad | buf_puts(&drop, "}"))
         goto clear;
     ps[0] = pu[0] = w->spec->name;
-    ps[1] = buf_cstr(&outs);
+    ps[1] = buf_cstr(&rows);
     pu[1] = buf_cstr(&drop);
-    if (nstore > 0) {
-        istore = ns;
+    if (nrows > 0)
         st[ns++] = (struct db_stmt){SQL_STORE_ALL, 2, ps, NULL};
-    }
     if (ndrop > 0)
         st[ns++] = (struct db_stmt){SQL_UNCLAIM_ALL, 2, pu, NULL};
-    /* A looked-up job's row may have been taken since: COMMIT only after
-     * seeing every row stored. */
-    commit = nlookup == 0;
-    if (commit)
-        st[ns++] = (struct db_stmt){"COMMIT", 0, NULL, NULL};
-    ok = db_pipeline(w->db, st, ns);
-    if (ok != ns) {
+    st[ns++] = (struct db_stmt){"COMMIT", 0, NULL, NULL};
+    if (db_pipeline(w->db, st, ns) == ns)
+        rc = 0;
+    else
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
-        goto clear;
-    }
-    rc = 0;
-    stored = istore >= 0 ? strtoul(PQcmdTuples(st[istore].res), NULL, 10) : 0;
-    if (stored != nstore && commit) /* cannot be: the rows are ours */
-        log_error("inbox: %zu of %zu outputs stored", stored, nstore);
-    else if (stored != nstore)
-        rc = 1;
-    else if (!commit && db_commit(w->db) != 0)
-        rc = -1;
 clear:
     for (int i = 0; i < ns; i++)
         PQclear(st[i].res);
     free(st);
     db_later_clear(w->db);
-    buf_free(&outs);
+    buf_free(&rows);
     buf_free(&drop);
     return rc;
 }
