@@ -26,21 +26,17 @@
 #include "codes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "mfa/methods.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
-/* The user's facts (METHODS_FACTS_SQL), and whether the login id is
- * taken, in one round trip. */
-static const char SQL_FACTS[] =
-    "SELECT " METHODS_FACTS_SQL ", EXISTS (SELECT 1 FROM mfa.logins l "
-    " WHERE l.login_id = $2) "
-    "FROM mfa.users u LEFT JOIN mfa.settings s ON s.name = 'sms' "
-    "WHERE u.contact_id = $1";
-/* The same for every login.started of a batch (codes_batch_read): per
- * login its id, whether the user exists, the facts, and taken. */
+/* For each login.started (of a batch, codes_batch_read, or one): its
+ * login id, whether the user exists, the user's facts (METHODS_FACTS_SQL)
+ * and whether the login id is taken, in one round trip. */
 static const char SQL_FACTS_ALL[] =
     "SELECT r.lid::text, u.contact_id IS NOT NULL, " METHODS_FACTS_SQL
     ", EXISTS (SELECT 1 FROM mfa.logins l WHERE l.login_id = r.lid) "
@@ -174,35 +170,51 @@ login_refuse(struct job *job, const char *status)
     return MFA_OK;
 }
 
-int
-codes_batch_read(struct worker *w, struct job *const *jobs, size_t n)
+/* SQL_FACTS_ALL for evs[0..n) (login.started events). NULL with the
+ * database's error, or when the arrays would pass their cap. */
+static PGresult *
+login_facts_query(struct db *db, const struct envelope *const *evs, size_t n)
 {
     struct buf cids, lids;
     const char *p[2];
-    size_t k = 0;
+    PGresult *res = NULL;
     int bad;
 
     buf_init(&cids, 1u << 24);
     buf_init(&lids, 1u << 24);
     bad = buf_puts(&cids, "{") | buf_puts(&lids, "{");
     for (size_t i = 0; i < n; i++) {
-        const struct envelope *ev = job_event(jobs[i]);
-
-        if (ev == NULL || ev->type != EV_LOGIN_STARTED)
-            continue;
-        if (k++ > 0)
+        if (i > 0)
             bad |= buf_puts(&cids, ",") | buf_puts(&lids, ",");
-        bad |= db_array_elem(&cids, ev->u.login_started.contact_id);
-        bad |= buf_puts(&lids, ev->u.login_started.login_id);
+        bad |= db_array_elem(&cids, evs[i]->u.login_started.contact_id);
+        bad |= buf_puts(&lids, evs[i]->u.login_started.login_id);
     }
     bad |= buf_puts(&cids, "}") | buf_puts(&lids, "}");
     p[0] = buf_cstr(&cids);
     p[1] = buf_cstr(&lids);
-    if (k > 0 && !bad)
-        login_batch_facts = db_query(worker_db(w), SQL_FACTS_ALL, 2, p);
+    if (!bad)
+        res = db_query(db, SQL_FACTS_ALL, 2, p);
     buf_free(&cids);
     buf_free(&lids);
-    return k > 0 && !bad && login_batch_facts == NULL ? -1 : 0;
+    return res;
+}
+
+int
+codes_batch_read(struct worker *w, struct job *const *jobs, size_t n)
+{
+    const struct envelope **evs = xcalloc(n + 1, sizeof(*evs));
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct envelope *ev = job_event(jobs[i]);
+
+        if (ev != NULL && ev->type == EV_LOGIN_STARTED)
+            evs[k++] = ev;
+    }
+    if (k > 0)
+        login_batch_facts = login_facts_query(worker_db(w), evs, k);
+    free(evs);
+    return k > 0 && login_batch_facts == NULL ? -1 : 0;
 }
 
 void
@@ -213,13 +225,12 @@ codes_batch_done(struct worker *w)
     login_batch_facts = NULL;
 }
 
-/* The facts codes_batch_read found for lid: 1, or 0 if it has none. */
+/* lid's row of a SQL_FACTS_ALL result: 1, or 0 if it has none. */
 static int
-login_facts_read(const char *lid, const struct cfg_strlist *regions,
-                 struct methods *m, int *taken)
+login_facts_read(const PGresult *res, const char *lid,
+                 const struct cfg_strlist *regions, struct methods *m,
+                 int *taken)
 {
-    const PGresult *res = login_batch_facts;
-
     for (int r = 0; res != NULL && r < PQntuples(res); r++) {
         if (strcasecmp(PQgetvalue(res, r, 0), lid) != 0)
             continue;
@@ -246,21 +257,20 @@ codes_login_started(struct job *job)
     struct login_hints h;
     struct methods m;
     char arr[32], csv[32], ttl[24], max[24];
-    const char *pf[2] = {cid, lid};
     PGresult *res;
-    int taken, any;
+    int taken, any, found;
 
-    if (!login_facts_read(lid, regions, &m, &taken)) {
-        res = db_query(job_db(job), SQL_FACTS, 2, pf);
+    /* Read with the batch (codes_batch_read), or now: the careful way. */
+    if (!login_facts_read(login_batch_facts, lid, regions, &m, &taken)) {
+        res = login_facts_query(job_db(job), &ev, 1);
         if (res == NULL)
             return codes_dberr(job, "methods");
-        memset(&m, 0, sizeof(m));
-        taken = 0;
-        if (PQntuples(res) == 1) {
-            methods_from_row(res, 0, 0, regions, &m);
-            taken = PQgetvalue(res, 0, METHODS_FACTS_NCOLS)[0] == 't';
-        }
+        found = login_facts_read(res, lid, regions, &m, &taken);
         PQclear(res);
+        if (!found) { /* unnest gives every login its row: cannot be */
+            job_fail(job, "methods: no row for the login");
+            return MFA_RETRY;
+        }
     }
     if (!m.found)
         return login_refuse(job, "unknown_user");
