@@ -43,6 +43,7 @@ db_disconnect(struct db *db)
     if (db->conn != NULL)
         PQfinish(db->conn);
     db->conn = NULL;
+    db->begin_later = 0;
     db_prep_forget(db); /* prepared statements belong to the session */
 }
 
@@ -264,7 +265,7 @@ static int
 db_pipeline_part(struct db *db, struct db_stmt *st, int n)
 {
     int prepping[DB_PIPE_MAX];
-    int done = 0, failed = 0;
+    int done = 0, failed = 0, begin;
     PGresult *res;
 
     if (!db_connected(db)) {
@@ -274,11 +275,23 @@ db_pipeline_part(struct db *db, struct db_stmt *st, int n)
     db_prep_refresh(db);
     if (PQenterPipelineMode(db->conn) != 1)
         return db_broken(db, 0);
+    begin = db->begin_later;
+    db->begin_later = 0;
+    if (begin &&
+        !PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        return db_broken(db, 0);
     for (int i = 0; i < n; i++)
         if (!db_send(db, &st[i], &prepping[i]))
             return db_broken(db, 0);
     if (PQpipelineSync(db->conn) != 1)
         return db_broken(db, 0);
+    if (begin) {
+        if ((res = db_next(db)) == NULL)
+            return db_broken(db, 0);
+        if (!db_ok(res) && !failed++)
+            db_fail(db, res);
+        PQclear(res);
+    }
     for (int i = 0; i < n; i++) {
         if (prepping[i] >= 0) {
             if ((res = db_next(db)) == NULL)
@@ -359,9 +372,27 @@ db_begin(struct db *db)
     return db_exec(db, "BEGIN", 0, NULL);
 }
 
+void
+db_begin_later(struct db *db)
+{
+    db->begin_later = 1;
+}
+
+int
+db_in_tx(const struct db *db)
+{
+    return db->begin_later ||
+           (db_connected(db) &&
+            PQtransactionStatus(db->conn) == PQTRANS_INTRANS);
+}
+
 int
 db_commit(struct db *db)
 {
+    if (db->begin_later) { /* nothing ran: nothing to commit */
+        db->begin_later = 0;
+        return 0;
+    }
     return db_exec(db, "COMMIT", 0, NULL);
 }
 
@@ -369,8 +400,10 @@ void
 db_rollback(struct db *db)
 {
     PGresult *res;
+    int begun = !db->begin_later;
 
-    if (!db_connected(db))
+    db->begin_later = 0;
+    if (!begun || !db_connected(db))
         return;
     res = PQexec(db->conn, "ROLLBACK");
     PQclear(res);

@@ -30,8 +30,9 @@ struct db {
     unsigned long writes;
     struct db_prep *prep;
     int nprep;
-    int prep_stale; /* a cached plan went stale: DEALLOCATE when idle */
-    int defer;      /* db_defer() keeps statements instead of running */
+    int prep_stale;  /* a cached plan went stale: DEALLOCATE when idle */
+    int defer;       /* db_defer() keeps statements instead of running */
+    int begin_later; /* db_begin_later(): BEGIN goes with the next round trip */
     struct db_later *later;
     int nlater, caplater;
 };
@@ -99,6 +100,12 @@ int db_exec(struct db *db, const char *sql, int nparams,
             const char *const *params) __attribute__((warn_unused_result));
 
 int db_begin(struct db *db) __attribute__((warn_unused_result));
+/* BEGIN without a round trip of its own: sent in front of the next
+ * statement or pipeline on this connection (db_query, db_pipeline, ...;
+ * not PQexec). A COMMIT or ROLLBACK with nothing sent since is a no-op. */
+void db_begin_later(struct db *db);
+/* Inside a transaction block, one begun later included. */
+int db_in_tx(const struct db *db);
 int db_commit(struct db *db) __attribute__((warn_unused_result));
 /* Best effort; never fails the caller. */
 void db_rollback(struct db *db);

@@ -96,15 +96,17 @@ batch_mark_done(struct job **jobs, size_t n, PGresult *res)
     }
 }
 
-/* BEGIN, and the look-up of an async worker's events, in one round
- * trip. 0, 1 = go the careful way, -1 = database lost. */
+/* BEGIN, the look-up of an async worker's events and the worker's batch
+ * read: one round trip, or none when there is nothing to read (the BEGIN
+ * then goes with the first handler's statement). 0, 1 = go the careful
+ * way, -1 = database lost. */
 static int
 batch_open(struct worker *w, struct job **jobs, size_t n)
 {
     struct buf ids;
     const char *pd[2];
-    struct db_stmt st[2] = {{"BEGIN", 0, NULL, NULL}};
-    int ns = 1, rc = 1;
+    struct db_stmt st[2];
+    int ns = 0, read = 0, rc = 1;
     size_t nlookup;
 
     buf_init(&ids, BATCH_PARAM_MAX);
@@ -114,10 +116,26 @@ batch_open(struct worker *w, struct job **jobs, size_t n)
     pd[1] = buf_cstr(&ids);
     if (nlookup > 0)
         st[ns++] = (struct db_stmt){SQL_DONE_ALL, 2, pd, NULL};
+    if (w->spec->batch_read != NULL) {
+        memset(&st[ns], 0, sizeof(st[ns]));
+        read = w->spec->batch_read(w, jobs, n, &st[ns]);
+        if (read < 0)
+            goto out;
+        ns += read;
+    }
+    db_begin_later(w->db);
+    if (ns == 0) {
+        rc = 0;
+        goto out;
+    }
     if (db_pipeline(w->db, st, ns) == ns) {
         rc = 0;
         if (nlookup > 0)
-            batch_mark_done(jobs, n, st[1].res);
+            batch_mark_done(jobs, n, st[0].res);
+        if (read) {
+            w->spec->batch_result(w, st[ns - 1].res);
+            st[ns - 1].res = NULL;
+        }
     } else {
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
     }
@@ -150,8 +168,7 @@ batch_handle(struct worker *w, struct job **jobs, size_t n)
         }
         if (w->db->last == DB_ERR_CONN)
             return -1;
-        if (w->db->last != DB_OK ||
-            PQtransactionStatus(w->db->conn) != PQTRANS_INTRANS)
+        if (w->db->last != DB_OK || !db_in_tx(w->db))
             return 1;
         /* Nothing of the job's to undo: written nothing, or asked to keep
          * it (a retry's attempt count). batch_close checks it for a
@@ -233,7 +250,9 @@ batch_close(struct worker *w, struct job **jobs, size_t n)
     if (ndrop > 0)
         st[ns++] = (struct db_stmt){SQL_UNCLAIM_ALL, 2, pu, NULL};
     st[ns++] = (struct db_stmt){"COMMIT", 0, NULL, NULL};
-    if (db_pipeline(w->db, st, ns) == ns)
+    if (ns == 1 && w->db->begin_later) /* nothing ran, nothing to write */
+        rc = db_commit(w->db);
+    else if (db_pipeline(w->db, st, ns) == ns)
         rc = 0;
     else
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
@@ -252,9 +271,6 @@ batch_fast(struct worker *w, struct job **jobs, size_t n)
 {
     int rc = batch_open(w, jobs, n);
 
-    if (rc == 0 && w->spec->batch_read != NULL &&
-        w->spec->batch_read(w, jobs, n) != 0)
-        rc = w->db->last == DB_ERR_CONN ? -1 : 1;
     w->db->defer = 1;
     if (rc == 0)
         rc = batch_handle(w, jobs, n);

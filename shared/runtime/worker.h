@@ -59,12 +59,16 @@ struct worker_spec {
      * later one starts the next. A handler may then db_defer() a write
      * that only events with its key read back. NULL key: no constraint. */
     const char *(*batch_key)(const struct envelope *ev);
-    /* Optional, on the batch's fast way only: reads what the handlers of
-     * jobs[0..n) will need in one statement, inside the transaction, after
-     * the inbox claims; 0, or -1 on a database error. batch_done drops it
-     * when the batch is over. Handlers must not depend on it (the careful
-     * way runs them without). */
-    int (*batch_read)(struct worker *w, struct job *const *jobs, size_t n);
+    /* Optional, on the batch's fast way only: the one statement that
+     * reads what the handlers of jobs[0..n) will need. batch_read fills
+     * *st (its parameters valid until batch_done) and returns 1, or 0 for
+     * nothing to read, -1 when it cannot. The runtime sends it with the
+     * BEGIN, in one round trip, and hands its result to batch_result (the
+     * worker's then; batch_done drops it when the batch is over).
+     * Handlers must not depend on it: the careful way runs them without. */
+    int (*batch_read)(struct worker *w, struct job *const *jobs, size_t n,
+                      struct db_stmt *st);
+    void (*batch_result)(struct worker *w, PGresult *res);
     void (*batch_done)(struct worker *w);
 };
 

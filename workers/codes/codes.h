@@ -21,9 +21,12 @@
 enum mfa_verdict codes_handle(struct job *job);
 /* worker_spec.batch_key: a login's events never share a batch. */
 const char *codes_batch_key(const struct envelope *ev);
-/* worker_spec.batch_read/batch_done: the facts of every login.started of
- * a batch in one statement (login.c). */
-int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n);
+/* worker_spec.batch_read/batch_result/batch_done: the facts of every
+ * login.started of a batch in one statement, sent with the BEGIN
+ * (login.c). */
+int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
+                     struct db_stmt *st);
+void codes_batch_result(struct worker *w, PGresult *res);
 void codes_batch_done(struct worker *w);
 
 enum mfa_verdict codes_login_started(struct job *job);

@@ -170,51 +170,78 @@ login_refuse(struct job *job, const char *status)
     return MFA_OK;
 }
 
-/* SQL_FACTS_ALL for evs[0..n) (login.started events). NULL with the
- * database's error, or when the arrays would pass their cap. */
-static PGresult *
-login_facts_query(struct db *db, const struct envelope *const *evs, size_t n)
-{
+/* The parameters of SQL_FACTS_ALL: the contact ids and login ids. */
+struct login_facts_params {
     struct buf cids, lids;
     const char *p[2];
-    PGresult *res = NULL;
+};
+
+/* SQL_FACTS_ALL for evs[0..n) (login.started events) into *st, its
+ * parameters in *fp (login_facts_params_free after the statement ran).
+ * -1 when the arrays would pass their cap. */
+static int
+login_facts_query(struct login_facts_params *fp,
+                  const struct envelope *const *evs, size_t n,
+                  struct db_stmt *st)
+{
     int bad;
 
-    buf_init(&cids, 1u << 24);
-    buf_init(&lids, 1u << 24);
-    bad = buf_puts(&cids, "{") | buf_puts(&lids, "{");
+    buf_init(&fp->cids, 1u << 24);
+    buf_init(&fp->lids, 1u << 24);
+    bad = buf_puts(&fp->cids, "{") | buf_puts(&fp->lids, "{");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            bad |= buf_puts(&cids, ",") | buf_puts(&lids, ",");
-        bad |= db_array_elem(&cids, evs[i]->u.login_started.contact_id);
-        bad |= buf_puts(&lids, evs[i]->u.login_started.login_id);
+            bad |= buf_puts(&fp->cids, ",") | buf_puts(&fp->lids, ",");
+        bad |= db_array_elem(&fp->cids, evs[i]->u.login_started.contact_id);
+        bad |= buf_puts(&fp->lids, evs[i]->u.login_started.login_id);
     }
-    bad |= buf_puts(&cids, "}") | buf_puts(&lids, "}");
-    p[0] = buf_cstr(&cids);
-    p[1] = buf_cstr(&lids);
-    if (!bad)
-        res = db_query(db, SQL_FACTS_ALL, 2, p);
-    buf_free(&cids);
-    buf_free(&lids);
-    return res;
+    bad |= buf_puts(&fp->cids, "}") | buf_puts(&fp->lids, "}");
+    fp->p[0] = buf_cstr(&fp->cids);
+    fp->p[1] = buf_cstr(&fp->lids);
+    *st = (struct db_stmt){SQL_FACTS_ALL, 2, fp->p, NULL};
+    return bad ? -1 : 0;
 }
 
+static void
+login_facts_params_free(struct login_facts_params *fp)
+{
+    buf_free(&fp->cids);
+    buf_free(&fp->lids);
+}
+
+/* What the batch's read needs until it ran, and what it found; the
+ * worker runs one batch at a time. */
+static struct login_facts_params login_batch_params;
+static int login_batch_has_params;
+
 int
-codes_batch_read(struct worker *w, struct job *const *jobs, size_t n)
+codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
+                 struct db_stmt *st)
 {
     const struct envelope **evs = xcalloc(n + 1, sizeof(*evs));
     size_t k = 0;
+    int rc = 0;
 
+    (void)w;
     for (size_t i = 0; i < n; i++) {
         const struct envelope *ev = job_event(jobs[i]);
 
         if (ev != NULL && ev->type == EV_LOGIN_STARTED)
             evs[k++] = ev;
     }
-    if (k > 0)
-        login_batch_facts = login_facts_query(worker_db(w), evs, k);
+    if (k > 0) {
+        login_batch_has_params = 1;
+        rc = login_facts_query(&login_batch_params, evs, k, st) == 0 ? 1 : -1;
+    }
     free(evs);
-    return k > 0 && login_batch_facts == NULL ? -1 : 0;
+    return rc;
+}
+
+void
+codes_batch_result(struct worker *w, PGresult *res)
+{
+    (void)w;
+    login_batch_facts = res;
 }
 
 void
@@ -223,6 +250,9 @@ codes_batch_done(struct worker *w)
     (void)w;
     PQclear(login_batch_facts);
     login_batch_facts = NULL;
+    if (login_batch_has_params)
+        login_facts_params_free(&login_batch_params);
+    login_batch_has_params = 0;
 }
 
 /* lid's row of a SQL_FACTS_ALL result: 1, or 0 if it has none. */
@@ -262,7 +292,13 @@ codes_login_started(struct job *job)
 
     /* Read with the batch (codes_batch_read), or now: the careful way. */
     if (!login_facts_read(login_batch_facts, lid, regions, &m, &taken)) {
-        res = login_facts_query(job_db(job), &ev, 1);
+        struct login_facts_params fp;
+        struct db_stmt st;
+
+        res = NULL;
+        if (login_facts_query(&fp, &ev, 1, &st) == 0)
+            res = db_query(job_db(job), st.sql, st.nparams, st.params);
+        login_facts_params_free(&fp);
         if (res == NULL)
             return codes_dberr(job, "methods");
         found = login_facts_read(res, lid, regions, &m, &taken);

@@ -26,6 +26,7 @@ main(int argc, char **argv)
         .batch_max = 50,
         .batch_key = codes_batch_key,
         .batch_read = codes_batch_read,
+        .batch_result = codes_batch_result,
         .batch_done = codes_batch_done,
     };
 
