@@ -36,20 +36,45 @@ struct delivery_code {
                             left)" or the reason itself */
 };
 
-/* 1 found, 0 no such delivery, -1 database error. lock: FOR UPDATE (a
- * completion, which writes the row). */
-int delivery_get(struct db *db, const char *delivery_id, int lock,
-                 struct delivery *out) __attribute__((warn_unused_result));
+/*
+ * What a dispatch job's handler reads of its delivery, its code and the
+ * code's login, as columns of a bigger SELECT over rows r(did) (one per
+ * job): DELIVERY_FACTS_COLS in its select list, DELIVERY_FACTS_JOIN after
+ * its FROM. A delivery that does not exist, or has no code (a notice),
+ * gives NULL columns.
+ */
+#define DELIVERY_FACTS_COLS                                                    \
+    "d.status, d.kind, d.channel, d.login_id, d.attempts, "                    \
+    "d.possible_duplicate, l.contact_id, c.superseded_at IS NOT NULL, "        \
+    "c.used_at IS NOT NULL, "                                                  \
+    "floor(extract(epoch FROM c.expires_at - now()))::bigint, l.status, "      \
+    "l.expires_at <= now(), c.delivery_id IS NOT NULL"
+#define DELIVERY_FACTS_NCOLS 13
+#define DELIVERY_FACTS_CODE_COL 6 /* where the code's columns start */
+#define DELIVERY_FACTS_JOIN                                                    \
+    "LEFT JOIN mfa.deliveries d ON d.delivery_id = r.did "                     \
+    "LEFT JOIN mfa.codes c ON c.delivery_id = r.did "                          \
+    "LEFT JOIN mfa.logins l ON l.login_id = c.login_id"
+
+/* The delivery of such a row (DELIVERY_FACTS_COLS from col): 1, or 0
+ * when there is no such delivery. */
+int delivery_from_row(const PGresult *res, int row, int col,
+                      struct delivery *out);
+
+/* The code of such a row (from col, as above): 1 found (out->reason says
+ * whether it is still sendable: below min_remaining_s of life left is
+ * "expiring"), 0 none. */
+int delivery_code_from_row(const PGresult *res, int row, int col,
+                           long min_remaining_s, struct delivery_code *out);
+
+/* A completion's read of the row it may write, FOR UPDATE: 1 found, 0 no
+ * such delivery, -1 database error. */
+int delivery_get_locked(struct db *db, const char *delivery_id,
+                        struct delivery *out)
+    __attribute__((warn_unused_result));
 
 /* 1 for sent, failed and dropped: nothing more happens to the row. */
 int delivery_is_final(const char *status);
-
-/* The code of delivery_id and its login, in one read: 1 found
- * (out->reason says whether it is still sendable: below min_remaining_s
- * of life left is "expiring"), 0 none, -1 database error. */
-int delivery_code_get(struct db *db, const char *delivery_id,
-                      long min_remaining_s, struct delivery_code *out)
-    __attribute__((warn_unused_result));
 
 /*
  * Opens a dispatch job's sealed code: the associated data
@@ -63,10 +88,18 @@ int delivery_code_open(const unsigned char key[MFA_KEY_BYTES],
                        const char *sealed_b64, char *clear, size_t cap)
     __attribute__((warn_unused_result));
 
-/* queued -> sent, one more provider attempt, the provider's id for the
- * message (SMTP queue id, Message SID; NULL or "" when none). */
+/*
+ * The writes below change a delivery only while it is 'queued', and say
+ * whether they did: 1 changed, 0 not (final meanwhile, or gone: the
+ * caller records nothing more), -1 database error.
+ *
+ * queued -> sent, one more provider attempt, the provider's id for the
+ * message (SMTP queue id, Message SID; NULL or "" when none);
+ * *possible_duplicate: an ambiguous answer was retried before.
+ */
 int delivery_sent(struct db *db, const char *delivery_id,
-                  const char *provider_id) __attribute__((warn_unused_result));
+                  const char *provider_id, int *possible_duplicate)
+    __attribute__((warn_unused_result));
 
 /* queued -> status ("failed" or "dropped") with the reason; attempted: a
  * provider call was made (counts in attempts). */
@@ -74,9 +107,11 @@ int delivery_final(struct db *db, const char *delivery_id, const char *status,
                    const char *reason, int attempted)
     __attribute__((warn_unused_result));
 
-/* A provider attempt that will be retried: attempts + 1, last_error, and
- * possible_duplicate set when the answer was ambiguous (kept once set). */
+/* A provider attempt that will be retried: attempts + 1 (the new count in
+ * *attempts when given), last_error, and possible_duplicate set when the
+ * answer was ambiguous (kept once set). */
 int delivery_attempt(struct db *db, const char *delivery_id, const char *reason,
-                     int ambiguous) __attribute__((warn_unused_result));
+                     int ambiguous, long *attempts)
+    __attribute__((warn_unused_result));
 
 #endif

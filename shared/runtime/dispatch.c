@@ -17,11 +17,13 @@
  */
 #include "runtime/dispatch.h"
 #include "mfa/audit.h"
+#include "runtime/job.h"
 #include "runtime/topology.h"
 #include "util/log.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int
 dispatch_setup(const struct mfa_config *cfg, const struct tmpl_file *files,
@@ -60,18 +62,157 @@ dispatch_detail_add(struct json_object *d, const char *key, const char *val)
         json_object_object_add(d, key, json_object_new_string(val));
 }
 
-int
-dispatch_check(struct job *job, const struct dispatch_target *t,
-               const char *what, enum mfa_verdict *v)
-{
-    struct delivery del;
-    int rc = delivery_get(job_db(job), t->delivery_id, 0, &del);
+/* ---- the handler's read ------------------------------------------------ */
 
-    if (rc < 0) {
-        *v = dispatch_db_fail(job);
+#define DISPATCH_PARAM_MAX (16u << 20) /* bytes of one array parameter */
+
+/* The delivery and contact a job is about; 0 when it is no dispatch job
+ * whose handler runs now (a completion reads nothing). */
+static int
+dispatch_ids(const struct job *j, const char **did, const char **cid)
+{
+    if (!j->parsed || j->fn != j->w->spec->handle)
+        return 0;
+    if (j->ev.type == EV_DISPATCH_CODE) {
+        *did = j->ev.u.dispatch_code.delivery_id;
+        *cid = j->ev.u.dispatch_code.contact_id;
+        return 1;
+    }
+    if (j->ev.type == EV_DISPATCH_NOTICE) {
+        *did = j->ev.u.dispatch_notice.delivery_id;
+        *cid = j->ev.u.dispatch_notice.contact_id;
+        return 1;
+    }
+    return 0;
+}
+
+/* rd's statement for jobs[0..n): 1, 0 none of them reads, -1 too big. */
+static int
+dispatch_read_stmt(struct dispatch_read *rd, struct job *const *jobs, size_t n,
+                   struct db_stmt *st)
+{
+    size_t k = 0;
+    int bad;
+
+    buf_init(&rd->dids, DISPATCH_PARAM_MAX);
+    buf_init(&rd->cids, DISPATCH_PARAM_MAX);
+    rd->has_params = 1;
+    bad = buf_puts(&rd->dids, "{") | buf_puts(&rd->cids, "{");
+    for (size_t i = 0; i < n; i++) {
+        const char *did, *cid;
+
+        if (!dispatch_ids(jobs[i], &did, &cid))
+            continue;
+        if (k++ > 0)
+            bad |= buf_puts(&rd->dids, ",") | buf_puts(&rd->cids, ",");
+        bad |= buf_puts(&rd->dids, did) | db_array_elem(&rd->cids, cid);
+    }
+    bad |= buf_puts(&rd->dids, "}") | buf_puts(&rd->cids, "}");
+    rd->p[0] = buf_cstr(&rd->dids);
+    rd->p[1] = buf_cstr(&rd->cids);
+    *st = (struct db_stmt){rd->sql, 2, rd->p, NULL};
+    return bad ? -1 : k > 0;
+}
+
+static void
+dispatch_read_clear(struct dispatch_read *rd)
+{
+    if (rd->has_params) {
+        buf_free(&rd->dids);
+        buf_free(&rd->cids);
+    }
+    rd->has_params = 0;
+}
+
+int
+dispatch_batch_read(struct dispatch_read *rd, struct job *const *jobs, size_t n,
+                    struct db_stmt *st)
+{
+    return dispatch_read_stmt(rd, jobs, n, st);
+}
+
+void
+dispatch_batch_result(struct dispatch_read *rd, PGresult *res)
+{
+    rd->batch = res;
+}
+
+void
+dispatch_batch_done(struct dispatch_read *rd)
+{
+    PQclear(rd->batch);
+    rd->batch = NULL;
+    dispatch_read_clear(rd);
+}
+
+/* res's row for did and cid, or -1. */
+static int
+dispatch_row(const PGresult *res, const char *did, const char *cid)
+{
+    for (int r = 0; res != NULL && r < PQntuples(res); r++)
+        if (strcasecmp(PQgetvalue(res, r, 0), did) == 0 &&
+            strcmp(PQgetvalue(res, r, 1), cid) == 0)
+            return r;
+    return -1;
+}
+
+/* The job's row: the batch's, or read now (one statement). 0, or -1 with
+ * the job failed. */
+static int
+dispatch_facts(struct job *job, struct dispatch_read *rd,
+               struct dispatch_facts *f)
+{
+    struct dispatch_read one = {.sql = rd->sql};
+    struct job *const jobs[1] = {job};
+    const char *did, *cid;
+    struct db_stmt st;
+
+    memset(f, 0, sizeof(*f));
+    if (!dispatch_ids(job, &did, &cid)) {
+        job_fail(job, "not a dispatch job");
         return -1;
     }
-    if (rc == 0) {
+    f->row = dispatch_row(rd->batch, did, cid);
+    if (f->row >= 0) {
+        f->res = rd->batch;
+        return 0;
+    }
+    /* Not read with the batch (the careful way): read it now. */
+    if (dispatch_read_stmt(&one, jobs, 1, &st) == 1)
+        f->own = db_query(job_db(job), st.sql, st.nparams, st.params);
+    dispatch_read_clear(&one);
+    if (f->own == NULL) {
+        dispatch_db_fail(job);
+        return -1;
+    }
+    f->res = f->own;
+    f->row = dispatch_row(f->own, did, cid);
+    if (f->row < 0) { /* unnest gives every job its row: cannot be */
+        job_fail(job, "dispatch: no row for the delivery");
+        dispatch_facts_free(f);
+        return -1;
+    }
+    return 0;
+}
+
+void
+dispatch_facts_free(struct dispatch_facts *f)
+{
+    PQclear(f->own);
+    memset(f, 0, sizeof(*f));
+}
+
+/* ---- checks before the provider ------------------------------------------ */
+
+/* The delivery row: see dispatch_start. */
+static int
+dispatch_check(struct job *job, const struct dispatch_target *t,
+               const struct dispatch_facts *f, const char *what,
+               enum mfa_verdict *v)
+{
+    struct delivery del;
+
+    if (!delivery_from_row(f->res, f->row, DISPATCH_COL_DELIVERY, &del)) {
         job_fail(job, "no delivery %s", t->delivery_id);
         *v = MFA_REJECT;
         return -1;
@@ -95,18 +236,34 @@ dispatch_check(struct job *job, const struct dispatch_target *t,
 }
 
 int
-dispatch_code_alive(struct job *job, const struct dispatch_target *t,
-                    long min_remaining_s, struct delivery_code *code,
-                    enum mfa_verdict *v)
+dispatch_start(struct job *job, const struct dispatch_target *t,
+               struct dispatch_read *rd, struct dispatch_facts *f,
+               const char *what, enum mfa_verdict *v)
 {
-    int rc =
-        delivery_code_get(job_db(job), t->delivery_id, min_remaining_s, code);
+    const struct envelope *ev = job_event(job);
 
-    if (rc < 0) {
-        *v = dispatch_db_fail(job);
+    memset(f, 0, sizeof(*f));
+    if (ev->type == EV_DISPATCH_CODE &&
+        strcmp(ev->u.dispatch_code.channel, t->channel) != 0) {
+        job_fail(job, "dispatch.code for channel %s reached the %s queue",
+                 ev->u.dispatch_code.channel, t->channel);
+        *v = MFA_REJECT;
         return -1;
     }
-    if (rc == 0) {
+    if (dispatch_facts(job, rd, f) != 0) {
+        *v = MFA_RETRY;
+        return -1;
+    }
+    return dispatch_check(job, t, f, what, v);
+}
+
+int
+dispatch_code_alive(struct job *job, const struct dispatch_target *t,
+                    const struct dispatch_facts *f, long min_remaining_s,
+                    struct delivery_code *code, enum mfa_verdict *v)
+{
+    if (!delivery_code_from_row(f->res, f->row, DISPATCH_COL_DELIVERY,
+                                min_remaining_s, code)) {
         code->reason = "no code for this delivery";
         snprintf(code->why, sizeof(code->why), "%s", code->reason);
         return 0;
@@ -120,6 +277,9 @@ dispatch_code_alive(struct job *job, const struct dispatch_target *t,
     }
     return 1;
 }
+
+/* ---- the end of a job -----------------------------------------------------
+ */
 
 int
 dispatch_audit(struct job *job, const struct dispatch_target *t,
@@ -162,6 +322,15 @@ dispatch_result(struct job *job, const struct dispatch_target *t,
     job_emit(job, MFA_EX_RESULTS, type, type, d);
 }
 
+/* A write found the delivery no longer queued: nothing more to record. */
+static enum mfa_verdict
+dispatch_final_before(const struct dispatch_target *t)
+{
+    log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
+           "delivery_id", t->delivery_id, NULL);
+    return MFA_OK;
+}
+
 enum mfa_verdict
 dispatch_end(struct job *job, const struct dispatch_target *t,
              const char *status, const char *reason, int attempted)
@@ -169,10 +338,13 @@ dispatch_end(struct job *job, const struct dispatch_target *t,
     int dropped = strcmp(status, "dropped") == 0;
     struct json_object *a;
     char action[24];
+    int rc =
+        delivery_final(job_db(job), t->delivery_id, status, reason, attempted);
 
-    if (delivery_final(job_db(job), t->delivery_id, status, reason,
-                       attempted) != 0)
+    if (rc < 0)
         return dispatch_db_fail(job);
+    if (rc == 0)
+        return dispatch_final_before(t);
     a = json_object_new_object();
     dispatch_detail_add(a, "delivery_id", t->delivery_id);
     dispatch_detail_add(a, "to", t->to_masked);
@@ -186,18 +358,22 @@ dispatch_end(struct job *job, const struct dispatch_target *t,
 
 enum mfa_verdict
 dispatch_sent(struct job *job, const struct dispatch_target *t,
-              const char *provider_id, int possible_duplicate)
+              const char *provider_id)
 {
     struct json_object *a;
     char action[24];
+    int dup = 0;
+    int rc = delivery_sent(job_db(job), t->delivery_id, provider_id, &dup);
 
-    if (delivery_sent(job_db(job), t->delivery_id, provider_id) != 0)
+    if (rc < 0)
         return dispatch_db_fail(job);
+    if (rc == 0)
+        return dispatch_final_before(t);
     a = json_object_new_object();
     dispatch_detail_add(a, "delivery_id", t->delivery_id);
     dispatch_detail_add(a, "to", t->to_masked);
     dispatch_detail_add(a, "provider_message_id", provider_id);
-    if (possible_duplicate)
+    if (dup)
         json_object_object_add(a, "possible_duplicate",
                                json_object_new_boolean(1));
     snprintf(action, sizeof(action), "%s.sent", t->channel);

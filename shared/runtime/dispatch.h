@@ -2,8 +2,10 @@
  * dispatch.h - the steps every dispatch job shares (mfa-email, mfa-sms).
  *
  * A dispatch.code or dispatch.notice job names a delivery row. Before any
- * provider I/O the handler checks the row (dispatch_check) and, for a
- * code, that the code is still alive (dispatch_code_alive); when the job
+ * provider I/O the handler reads its facts (read with the whole batch,
+ * one statement sent with the BEGIN) and checks the row (dispatch_start)
+ * and, for a code, that the code is still alive
+ * (dispatch_code_alive); when the job
  * ends the row is written, an audit row added and a result published to
  * mfa.results (code.* or notice.*: dispatch_end, dispatch_sent), all in
  * the job's transaction. What the provider is and what the worker logs
@@ -15,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "mfa/db.h"
 #include "mfa/delivery.h"
 #include "mfa/tmpl.h"
 #include "runtime/curlm.h"
@@ -50,25 +53,68 @@ void dispatch_detail_add(struct json_object *d, const char *key,
                          const char *val);
 
 /*
- * The job's delivery row: 1 go on; 0 already final (a duplicate or a
- * replay from the dead-letter queue: *v = MFA_OK, nothing sent); -1 with
- * *v set (database error; no such row, or not t's kind, channel and login:
- * REJECT, the reason saying the row "is not <what> for this login", what
- * being e.g. "an SMS code").
+ * What a dispatch job's handler reads before any provider I/O, in one
+ * statement for a whole batch: per job its delivery, the delivery's code
+ * and login (mfa/delivery.h's DELIVERY_FACTS_COLS), and the worker's own
+ * columns of the job's contact. sql is DISPATCH_READ_SQL(cols, joins):
+ * cols a select list over the worker's joins, which join on r.cid (the
+ * job's contact_id); they start at column DISPATCH_COL_USER.
  */
-int dispatch_check(struct job *job, const struct dispatch_target *t,
+#define DISPATCH_READ_SQL(cols, joins)                                         \
+    "SELECT r.did::text, r.cid, " DELIVERY_FACTS_COLS ", " cols " "            \
+    "FROM unnest($1::uuid[], $2::text[]) AS r(did, cid) " DELIVERY_FACTS_JOIN  \
+    " " joins
+#define DISPATCH_COL_DELIVERY 2
+#define DISPATCH_COL_USER (2 + DELIVERY_FACTS_NCOLS)
+
+/* A worker's reader: its statement, and what the batch read found. */
+struct dispatch_read {
+    const char *sql; /* DISPATCH_READ_SQL(...) */
+    PGresult *batch; /* the batch's rows; NULL between batches */
+    struct buf dids, cids;
+    const char *p[2];
+    int has_params;
+};
+
+/* The worker_spec batch hooks, over the worker's reader: the statement
+ * for the batch's dispatch jobs, its result, and the end of the batch. */
+int dispatch_batch_read(struct dispatch_read *rd, struct job *const *jobs,
+                        size_t n, struct db_stmt *st);
+void dispatch_batch_result(struct dispatch_read *rd, PGresult *res);
+void dispatch_batch_done(struct dispatch_read *rd);
+
+/* A job's row of facts: res (not the caller's to clear) and row. */
+struct dispatch_facts {
+    PGresult *res;
+    int row;
+    PGresult *own; /* read for this job alone (the careful way) */
+};
+
+void dispatch_facts_free(struct dispatch_facts *f);
+
+/*
+ * A dispatch job's start: a dispatch.code for t's channel, its facts read
+ * (*f: dispatch_facts_free after, whatever the answer), its delivery row
+ * checked. 1 go on; 0 already final (a duplicate or a replay from the
+ * dead-letter queue: *v = MFA_OK, nothing sent); -1 with *v set (another
+ * channel's job, no such row, or not t's kind, channel and login: REJECT,
+ * the reason saying the row "is not <what> for this login", what being
+ * e.g. "an SMS code"; the database: RETRY).
+ */
+int dispatch_start(struct job *job, const struct dispatch_target *t,
+                   struct dispatch_read *rd, struct dispatch_facts *f,
                    const char *what, enum mfa_verdict *v)
     __attribute__((warn_unused_result));
 
 /*
  * A dispatch.code's code: 1 alive (code filled); 0 must not go out,
  * code->why says why (no code, superseded, used, expired, expiring, login
- * closed) and the caller drops the delivery with it; -1 with *v set
- * (database error, or the login's user is not t->contact_id: REJECT).
+ * closed) and the caller drops the delivery with it; -1 with *v set (the
+ * login's user is not t->contact_id: REJECT).
  */
 int dispatch_code_alive(struct job *job, const struct dispatch_target *t,
-                        long min_remaining_s, struct delivery_code *code,
-                        enum mfa_verdict *v)
+                        const struct dispatch_facts *f, long min_remaining_s,
+                        struct delivery_code *code, enum mfa_verdict *v)
     __attribute__((warn_unused_result));
 
 /* One audit row by mfa-<channel> for t and the job's event; takes detail
@@ -89,7 +135,8 @@ void dispatch_result(struct job *job, const struct dispatch_target *t,
  * Not sent and never will be ("dropped"), or failed for good ("failed"):
  * the row (attempted: a provider call was made), the audit row
  * <channel>.<status> {delivery_id, to?, reason or error}, the result.
- * MFA_OK, or the database error's verdict. The caller logs.
+ * MFA_OK, or the database error's verdict. The caller logs. A delivery
+ * no longer queued (final meanwhile) gets nothing more: logged, MFA_OK.
  */
 enum mfa_verdict dispatch_end(struct job *job, const struct dispatch_target *t,
                               const char *status, const char *reason,
@@ -98,10 +145,11 @@ enum mfa_verdict dispatch_end(struct job *job, const struct dispatch_target *t,
 /*
  * The provider took it: the row 'sent' with provider_id, the audit row
  * <channel>.sent {delivery_id, to, provider_message_id, possible_duplicate
- * when set}, the result code.sent / notice.sent. MFA_OK, or the database
- * error's verdict. The caller logs.
+ * when the row says an ambiguous answer was retried}, the result
+ * code.sent / notice.sent. MFA_OK, or the database error's verdict. The
+ * caller logs. Final meanwhile: as dispatch_end.
  */
 enum mfa_verdict dispatch_sent(struct job *job, const struct dispatch_target *t,
-                               const char *provider_id, int possible_duplicate);
+                               const char *provider_id);
 
 #endif

@@ -111,16 +111,36 @@ email_on_sent(const struct smtp_result *r, void *arg)
     job_finish(job, email_complete);
 }
 
-/* Queues msg (taken) for to (masked: addr_email_mask's, already made);
- * MFA_PENDING, or MFA_RETRY if it can't. */
+/* Renders c and queues the message for t (to_masked already made):
+ * MFA_PENDING, failed for good when the address cannot be written, or
+ * MFA_RETRY if it can't start. */
 static enum mfa_verdict
-email_start(struct job *job, struct email_job *ej, const char *to,
-            const char *masked, struct buf *msg)
+email_start(struct job *job, const struct dispatch_target *t,
+            const struct email_content *c)
 {
+    struct email_state *st = worker_state(job_worker(job));
+    struct email_job *ej;
+    enum compose_status cs;
+    struct buf msg;
+    char why[256];
+
+    cs = compose_message(st, c, &msg, why, sizeof(why));
+    if (cs == COMPOSE_BAD_ADDRESS)
+        return email_fail(job, t, why, 0);
+    if (cs != COMPOSE_OK) {
+        job_fail(job, "compose: %s", why);
+        return MFA_RETRY;
+    }
+    ej = xcalloc(1, sizeof(*ej));
     ej->job = job;
-    ej->st = worker_state(job_worker(job));
-    snprintf(ej->to_masked, sizeof(ej->to_masked), "%s", masked);
-    if (smtp_pool_send(ej->st->pool, to, msg, email_on_sent, ej) != 0) {
+    ej->st = st;
+    ej->notice = t->notice;
+    snprintf(ej->delivery_id, sizeof(ej->delivery_id), "%s", t->delivery_id);
+    snprintf(ej->login_id, sizeof(ej->login_id), "%s",
+             t->login_id ? t->login_id : "");
+    snprintf(ej->contact_id, sizeof(ej->contact_id), "%s", t->contact_id);
+    snprintf(ej->to_masked, sizeof(ej->to_masked), "%s", t->to_masked);
+    if (smtp_pool_send(st->pool, c->to, &msg, email_on_sent, ej) != 0) {
         job_fail(job, "smtp: cannot start the transfer");
         free(ej);
         return MFA_RETRY;
@@ -129,6 +149,43 @@ email_start(struct job *job, struct email_job *ej, const char *to,
     log_kv(LOGL_DEBUG, "sending", "delivery_id", ej->delivery_id, "to",
            ej->to_masked, NULL);
     return MFA_PENDING;
+}
+
+/* Renders the code message for user and starts it; the clear code
+ * exists only in here. */
+static enum mfa_verdict
+email_code_send(struct job *job, const struct dispatch_target *t,
+                const struct delivery_code *code, const struct store_user *user)
+{
+    const struct envelope *ev = job_event(job);
+    struct email_state *st = worker_state(job_worker(job));
+    struct email_content c;
+    char clear[MFA_CODE_MAX + 1];
+    enum mfa_verdict v;
+
+    /* The seal binds the code to this login and this delivery. */
+    if (delivery_code_open(st->keys->seal, t->login_id, t->delivery_id,
+                           ev->u.dispatch_code.sealed, clear,
+                           sizeof(clear)) != 0) {
+        v = email_fail(job, t, "sealed code does not open", 0);
+        if (v != MFA_OK)
+            return v;
+        /* Dead-letter it for a look, and keep the 'failed' row. */
+        job_fail(job, "sealed code does not open (wrong key or tampered)");
+        job_keep_effects(job);
+        return MFA_REJECT;
+    }
+    memset(&c, 0, sizeof(c));
+    c.tmpl = "code";
+    c.locale = user->locale;
+    c.to = user->email;
+    c.display_name = user->display_name;
+    c.code = clear;
+    c.minutes =
+        (code->seconds_left + 30) / 60 > 0 ? (code->seconds_left + 30) / 60 : 1;
+    v = email_start(job, t, &c);
+    sodium_memzero(clear, sizeof(clear));
+    return v;
 }
 
 static enum mfa_verdict
@@ -140,78 +197,36 @@ email_code(struct job *job)
     const char *cid = ev->u.dispatch_code.contact_id;
     struct email_state *st = worker_state(job_worker(job));
     struct dispatch_target t = email_target(0, did, lid, cid, NULL);
+    struct dispatch_facts f;
     struct delivery_code code;
     struct store_user user;
-    struct email_content c;
-    struct email_job *ej;
-    struct buf msg;
-    char clear[MFA_CODE_MAX + 1], why[256];
     char masked[ADDR_EMAIL_MAX + 8];
     enum mfa_verdict v;
-    enum compose_status cs;
     int rc;
 
     memset(&user, 0, sizeof(user));
-    if (strcmp(ev->u.dispatch_code.channel, "email") != 0) {
-        job_fail(job, "dispatch.code for channel %s reached the email queue",
-                 ev->u.dispatch_code.channel);
-        return MFA_REJECT;
-    }
-    if (dispatch_check(job, &t, "an email code", &v) <= 0)
-        return v;
-    rc = dispatch_code_alive(job, &t, st->cfg->codes.min_remaining_seconds,
+    if (dispatch_start(job, &t, &st->read, &f, "an email code", &v) <= 0)
+        goto out;
+    rc = dispatch_code_alive(job, &t, &f, st->cfg->codes.min_remaining_seconds,
                              &code, &v);
     if (rc < 0)
-        return v;
-    if (rc == 0)
-        return email_drop(job, &t, code.why);
-    rc = store_user_get(job_db(job), cid, &user);
-    if (rc < 0)
-        return dispatch_db_fail(job);
+        goto out;
+    if (rc == 0) {
+        v = email_drop(job, &t, code.why);
+        goto out;
+    }
+    rc = store_user_from(&f, &user);
     if (rc == 0 || !user.enabled || user.email == NULL ||
         !user.email_confirmed) {
-        store_user_free(&user);
-        return email_drop(job, &t, "no confirmed email address");
+        v = email_drop(job, &t, "no confirmed email address");
+        goto out;
     }
     addr_email_mask(user.email, masked, sizeof(masked));
     t.to_masked = masked;
-
-    /* The seal binds the code to this login and this delivery. */
-    if (delivery_code_open(st->keys->seal, lid, did, ev->u.dispatch_code.sealed,
-                           clear, sizeof(clear)) != 0) {
-        store_user_free(&user);
-        v = email_fail(job, &t, "sealed code does not open", 0);
-        if (v != MFA_OK)
-            return v;
-        /* Dead-letter it for a look, and keep the 'failed' row. */
-        job_fail(job, "sealed code does not open (wrong key or tampered)");
-        job_keep_effects(job);
-        return MFA_REJECT;
-    }
-
-    memset(&c, 0, sizeof(c));
-    c.tmpl = "code";
-    c.locale = user.locale;
-    c.to = user.email;
-    c.display_name = user.display_name;
-    c.code = clear;
-    c.minutes =
-        (code.seconds_left + 30) / 60 > 0 ? (code.seconds_left + 30) / 60 : 1;
-    cs = compose_message(st, &c, &msg, why, sizeof(why));
-    sodium_memzero(clear, sizeof(clear));
-    if (cs != COMPOSE_OK) {
-        store_user_free(&user);
-        if (cs == COMPOSE_BAD_ADDRESS)
-            return email_fail(job, &t, why, 0);
-        job_fail(job, "compose: %s", why);
-        return MFA_RETRY;
-    }
-    ej = xcalloc(1, sizeof(*ej));
-    snprintf(ej->delivery_id, sizeof(ej->delivery_id), "%s", did);
-    snprintf(ej->login_id, sizeof(ej->login_id), "%s", lid);
-    snprintf(ej->contact_id, sizeof(ej->contact_id), "%s", cid);
-    v = email_start(job, ej, user.email, masked, &msg);
+    v = email_code_send(job, &t, &code, &user);
+out:
     store_user_free(&user);
+    dispatch_facts_free(&f);
     return v;
 }
 
@@ -221,38 +236,27 @@ email_notice(struct job *job)
     const struct envelope *ev = job_event(job);
     const char *did = ev->u.dispatch_notice.delivery_id;
     const char *cid = ev->u.dispatch_notice.contact_id;
-    const char *to = ev->u.dispatch_notice.to;
     struct email_state *st = worker_state(job_worker(job));
     struct dispatch_target t = email_target(1, did, NULL, cid, NULL);
+    struct dispatch_facts f;
     struct email_content c;
-    struct email_job *ej;
-    struct buf msg;
-    char why[256], masked[ADDR_EMAIL_MAX + 8];
+    char masked[ADDR_EMAIL_MAX + 8];
     enum mfa_verdict v;
-    enum compose_status cs;
+    int rc;
 
-    /* The envelope allows only the templates we ship. */
-    if (dispatch_check(job, &t, "an email notice", &v) <= 0)
+    rc = dispatch_start(job, &t, &st->read, &f, "an email notice", &v);
+    dispatch_facts_free(&f);
+    if (rc <= 0)
         return v;
-    addr_email_mask(to, masked, sizeof(masked));
-    t.to_masked = masked;
+    /* The envelope allows only the templates we ship. */
     memset(&c, 0, sizeof(c));
     c.tmpl = ev->u.dispatch_notice.template_name;
     c.locale = ev->u.dispatch_notice.locale;
-    c.to = to;
+    c.to = ev->u.dispatch_notice.to;
     c.display_name = ev->u.dispatch_notice.display_name;
-    cs = compose_message(st, &c, &msg, why, sizeof(why));
-    if (cs == COMPOSE_BAD_ADDRESS)
-        return email_fail(job, &t, why, 0);
-    if (cs != COMPOSE_OK) {
-        job_fail(job, "compose: %s", why);
-        return MFA_RETRY;
-    }
-    ej = xcalloc(1, sizeof(*ej));
-    ej->notice = 1;
-    snprintf(ej->delivery_id, sizeof(ej->delivery_id), "%s", did);
-    snprintf(ej->contact_id, sizeof(ej->contact_id), "%s", cid);
-    return email_start(job, ej, to, masked, &msg);
+    addr_email_mask(c.to, masked, sizeof(masked));
+    t.to_masked = masked;
+    return email_start(job, &t, &c);
 }
 
 enum mfa_verdict
@@ -282,17 +286,48 @@ email_complete_db_fail(struct job *job, struct email_job *ej)
     return dispatch_db_fail(job);
 }
 
-/* The SMTP outcome, recorded in a transaction of its own. */
+/* A temporary failure: one more attempt later (the retry tier brings the
+ * job back and the handler checks the code's life again), or, on the
+ * last attempt, failed for good. */
+static enum mfa_verdict
+email_tempfail(struct job *job, struct email_job *ej,
+               const struct dispatch_target *t)
+{
+    const char *text = ej->res.text;
+    char reason[400];
+    long attempts = 0;
+    int rc = delivery_attempt(job_db(job), ej->delivery_id, text, 0, &attempts);
+
+    if (rc < 0)
+        return dispatch_db_fail(job);
+    if (rc == 0) {
+        log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
+               "delivery_id", ej->delivery_id, NULL);
+        return MFA_OK;
+    }
+    if (job_last_attempt(job)) {
+        /* attempts counts this one already: attempted = 0 below. */
+        snprintf(reason, sizeof(reason), "%s (gave up after %ld attempts)",
+                 text, attempts);
+        return email_fail(job, t, reason, 0);
+    }
+    /* Keep attempts/last_error. */
+    job_fail(job, "%s", text);
+    job_keep_effects(job);
+    log_kv(LOGL_WARN, "temporary failure; will retry", "delivery_id",
+           ej->delivery_id, "to", ej->to_masked, "error", text, NULL);
+    return MFA_RETRY;
+}
+
+/* The SMTP outcome, recorded in a transaction of its own. Each write
+ * changes the delivery only while it is still queued, and says so. */
 static enum mfa_verdict
 email_complete(struct job *job)
 {
     struct email_job *ej = job_data(job);
     const struct smtp_result *r;
     struct dispatch_target t;
-    struct delivery del;
-    char reason[400];
     enum mfa_verdict v = MFA_OK;
-    int rc;
 
     if (ej == NULL) {
         /* Only after a statement of an earlier run of this completion
@@ -305,46 +340,19 @@ email_complete(struct job *job)
     r = &ej->res;
     t = email_target(ej->notice, ej->delivery_id, ej->login_id, ej->contact_id,
                      ej->to_masked);
-    rc = delivery_get(job_db(job), ej->delivery_id, 1, &del);
-    if (rc < 0)
-        return email_complete_db_fail(job, ej);
-    if (rc == 0 || delivery_is_final(del.status)) {
-        log_kv(LOGL_WARN, "delivery final before the send finished",
-               "delivery_id", ej->delivery_id, NULL);
-        goto done;
-    }
     switch (r->outcome) {
     case SMTP_SENT:
-        if (dispatch_sent(job, &t, r->queue_id, 0) != MFA_OK)
-            return email_complete_db_fail(job, ej);
-        log_kv(LOGL_INFO, "sent", "delivery_id", ej->delivery_id, "to",
-               ej->to_masked, "queue_id", r->queue_id, NULL);
+        v = dispatch_sent(job, &t, r->queue_id);
+        if (v == MFA_OK)
+            log_kv(LOGL_INFO, "sent", "delivery_id", ej->delivery_id, "to",
+                   ej->to_masked, "queue_id", r->queue_id, NULL);
         break;
-    case SMTP_PERMFAIL:
-        v = email_fail(job, &t, r->text, 1);
-        if (v != MFA_OK)
-            return email_complete_db_fail(job, ej);
-        break;
-    case SMTP_TEMPFAIL:
-        if (job_last_attempt(job)) {
-            snprintf(reason, sizeof(reason), "%s (gave up after %ld attempts)",
-                     r->text, del.attempts + 1);
-            v = email_fail(job, &t, reason, 1);
-            if (v != MFA_OK)
-                return email_complete_db_fail(job, ej);
-            break;
-        }
-        if (delivery_attempt(job_db(job), ej->delivery_id, r->text, 0) != 0)
-            return email_complete_db_fail(job, ej);
-        /* Keep attempts/last_error; the retry tier brings the job back
-         * and the handler checks the code's life again. */
-        job_fail(job, "%s", r->text);
-        job_keep_effects(job);
-        log_kv(LOGL_WARN, "temporary failure; will retry", "delivery_id",
-               ej->delivery_id, "to", ej->to_masked, "error", r->text, NULL);
-        v = MFA_RETRY;
-        break;
+    case SMTP_PERMFAIL: v = email_fail(job, &t, r->text, 1); break;
+    case SMTP_TEMPFAIL: v = email_tempfail(job, ej, &t); break;
     }
-done:
+    /* A statement failed (the last one run says so). A planned retry ran
+     * its statements fine. */
+    if (v == MFA_RETRY && job_db(job)->last != DB_OK)
+        return email_complete_db_fail(job, ej);
     return v; /* ej stays with the job until it is freed (data_free) */
 }

@@ -12,6 +12,7 @@
  * credentials and is not logged.
  */
 #include "email.h"
+#include "store.h"
 #include "mfa/mail.h"
 #include "runtime/dispatch.h"
 #include "util/log.h"
@@ -29,6 +30,7 @@ email_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
+    st->read.sql = store_read_sql;
     if (dispatch_setup(cfg, mail_template_files, mail_template_nfiles,
                        &st->tmpl, &st->curlm) != 0)
         goto fail;

@@ -1,14 +1,18 @@
 /*
- * store.c - mfa-email's SQL: the user a code goes to.
+ * store.c - mfa-email's SQL: what a job's handler reads, the user a code
+ * goes to with it.
  *
- * Called by handler.c on the job's connection, inside the runtime's
- * transaction. The delivery and code rows are shared/mfa/delivery.c's,
- * audit rows shared/mfa/audit.c's.
+ * The read is shared/runtime/dispatch.c's (the delivery, its code and
+ * login, for a whole batch in one statement sent with the BEGIN); this
+ * file adds the user's columns and the worker_spec batch hooks (main.c).
+ * The delivery and code rows are shared/mfa/delivery.c's, audit rows
+ * shared/mfa/audit.c's.
  *
  * Security notes: the user's email address is read to send to it and
  * never logged from here; the copies are wiped when freed.
  */
 #include "store.h"
+#include "email.h"
 #include "util/xalloc.h"
 
 #include <stdlib.h>
@@ -16,9 +20,10 @@
 
 #include <sodium.h>
 
-static const char SQL_USER[] =
-    "SELECT email, display_name, locale, email_confirmed, enabled "
-    "FROM mfa.users WHERE contact_id = $1";
+const char store_read_sql[] = DISPATCH_READ_SQL(
+    "u.email, u.display_name, u.locale, u.email_confirmed, u.enabled, "
+    "u.contact_id IS NOT NULL",
+    "LEFT JOIN mfa.users u ON u.contact_id = r.cid");
 
 static char *
 store_dup(const char *s)
@@ -26,28 +31,27 @@ store_dup(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-int
-store_user_get(struct db *db, const char *contact_id, struct store_user *out)
+static int
+store_true(const char *v)
 {
-    const char *p[1] = {contact_id};
-    PGresult *res = db_query(db, SQL_USER, 1, p);
-    int rc = 0;
+    return v != NULL && strcmp(v, "t") == 0;
+}
 
-    if (res == NULL)
-        return -1;
+int
+store_user_from(const struct dispatch_facts *f, struct store_user *out)
+{
+    const PGresult *res = f->res;
+    int r = f->row, c = DISPATCH_COL_USER;
+
     memset(out, 0, sizeof(*out));
-    if (PQntuples(res) == 1) {
-        out->email = store_dup(db_get(res, 0, 0));
-        out->display_name = store_dup(db_get(res, 0, 1));
-        out->locale = store_dup(db_get(res, 0, 2));
-        out->email_confirmed =
-            db_get(res, 0, 3) != NULL && strcmp(db_get(res, 0, 3), "t") == 0;
-        out->enabled =
-            db_get(res, 0, 4) != NULL && strcmp(db_get(res, 0, 4), "t") == 0;
-        rc = 1;
-    }
-    PQclear(res);
-    return rc;
+    if (!store_true(db_get(res, r, c + 5)))
+        return 0;
+    out->email = store_dup(db_get(res, r, c));
+    out->display_name = store_dup(db_get(res, r, c + 1));
+    out->locale = store_dup(db_get(res, r, c + 2));
+    out->email_confirmed = store_true(db_get(res, r, c + 3));
+    out->enabled = store_true(db_get(res, r, c + 4));
+    return 1;
 }
 
 static void
@@ -66,4 +70,29 @@ store_user_free(struct store_user *u)
     store_wipe_free(u->display_name);
     store_wipe_free(u->locale);
     memset(u, 0, sizeof(*u));
+}
+
+int
+email_batch_read(struct worker *w, struct job *const *jobs, size_t n,
+                 struct db_stmt *st)
+{
+    struct email_state *es = worker_state(w);
+
+    return dispatch_batch_read(&es->read, jobs, n, st);
+}
+
+void
+email_batch_result(struct worker *w, PGresult *res)
+{
+    struct email_state *es = worker_state(w);
+
+    dispatch_batch_result(&es->read, res);
+}
+
+void
+email_batch_done(struct worker *w)
+{
+    struct email_state *es = worker_state(w);
+
+    dispatch_batch_done(&es->read);
 }

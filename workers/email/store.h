@@ -1,13 +1,13 @@
 /*
- * store.h - mfa-email's own read: the user a code goes to (mfa.users).
- * The delivery and code rows are shared with mfa-sms (mfa/delivery.h),
- * the audit trail with every worker (mfa/audit.h). Runs on the job's
- * connection, inside the runtime's transaction.
+ * store.h - mfa-email's own read: the user a code goes to (mfa.users),
+ * read with the delivery and its code (runtime/dispatch.h), shared with
+ * mfa-sms, in one statement per batch; the audit trail is every
+ * worker's (mfa/audit.h).
  */
 #ifndef EMAIL_STORE_H
 #define EMAIL_STORE_H
 
-#include "mfa/db.h"
+#include "runtime/dispatch.h"
 
 /* Strings are malloc'd or NULL; store_user_free() wipes and frees. */
 struct store_user {
@@ -18,9 +18,11 @@ struct store_user {
     int enabled;
 };
 
-/* 1 found, 0 none, -1 database error. */
-int store_user_get(struct db *db, const char *contact_id,
-                   struct store_user *out) __attribute__((warn_unused_result));
+/* The dispatch read's statement with the user's columns. */
+extern const char store_read_sql[];
+
+/* The user of a job's facts: 1 (store_user_free after), 0 no such user. */
+int store_user_from(const struct dispatch_facts *f, struct store_user *out);
 void store_user_free(struct store_user *u);
 
 #endif

@@ -101,7 +101,7 @@ sms_prepare(struct job *job, struct sms_job *sj, struct store_user *u,
     enum mfa_verdict v;
     int rc;
 
-    /* The settings came with the user's row (store_user_get). */
+    /* The settings came with the user's row (store_user_from). */
     if (u->settings != 1) {
         if (u->settings == -2)
             log_error("%s", u->settings_why);
@@ -153,6 +153,7 @@ sms_code(struct job *job)
     const char *cid = ev->u.dispatch_code.contact_id;
     struct sms_state *st = worker_state(job_worker(job));
     struct dispatch_target t = sms_target(did, lid, cid, NULL);
+    struct dispatch_facts f;
     struct delivery_code code;
     struct store_user user;
     struct sms_job *sj = NULL;
@@ -161,29 +162,25 @@ sms_code(struct job *job)
     int rc;
 
     memset(&user, 0, sizeof(user));
-    if (strcmp(ev->u.dispatch_code.channel, "sms") != 0) {
-        job_fail(job, "dispatch.code for channel %s reached the sms queue",
-                 ev->u.dispatch_code.channel);
-        return MFA_REJECT;
-    }
-    if (dispatch_check(job, &t, "an SMS code", &v) <= 0)
-        return v;
+    if (dispatch_start(job, &t, &st->read, &f, "an SMS code", &v) <= 0)
+        goto out;
     if (sms_in_flight(st, did)) {
         /* A redelivery while the first copy still waits for Twilio (the
          * broker connection dropped): sending now could double the SMS.
          * Later, the delivery row will be final. */
         job_fail(job, "delivery %s is already in flight here", did);
-        return MFA_RETRY;
+        v = MFA_RETRY;
+        goto out;
     }
-    rc = dispatch_code_alive(job, &t, st->cfg->codes.min_remaining_seconds,
+    rc = dispatch_code_alive(job, &t, &f, st->cfg->codes.min_remaining_seconds,
                              &code, &v);
     if (rc < 0)
-        return v;
-    if (rc == 0)
-        return sms_end(job, &t, "dropped", code.why, 0);
-    rc = store_user_get(job_db(job), cid, st->keys, &st->settings, &user);
-    if (rc < 0)
-        return dispatch_db_fail(job);
+        goto out;
+    if (rc == 0) {
+        v = sms_end(job, &t, "dropped", code.why, 0);
+        goto out;
+    }
+    rc = store_user_from(&f, st->keys, &st->settings, &user);
     if (rc == 0 || !user.enabled || user.phone[0] == '\0') {
         v = sms_end(job, &t, "dropped", "no valid phone number", 0);
         goto out;
@@ -218,6 +215,7 @@ sms_code(struct job *job)
 out:
     sms_job_free(sj);
     sodium_memzero(&user, sizeof(user));
+    dispatch_facts_free(&f);
     return v;
 }
 
@@ -247,11 +245,10 @@ sms_complete_db_fail(struct job *job, struct sms_job *sj)
 
 /* Twilio took it. */
 static enum mfa_verdict
-sms_sent(struct job *job, struct sms_job *sj, int possible_duplicate)
+sms_sent(struct job *job, struct sms_job *sj)
 {
     struct dispatch_target t = sms_job_target(sj);
-    enum mfa_verdict v =
-        dispatch_sent(job, &t, sj->res.sid, possible_duplicate);
+    enum mfa_verdict v = dispatch_sent(job, &t, sj->res.sid);
 
     if (v != MFA_OK)
         return v;
@@ -289,11 +286,17 @@ sms_block_if_needed(struct job *job, struct sms_job *sj)
 static enum mfa_verdict
 sms_again(struct job *job, struct sms_job *sj, int ambiguous)
 {
+    int rc = delivery_attempt(job_db(job), sj->delivery_id, sj->res.text,
+                              ambiguous, NULL);
     char ra[24];
 
-    if (delivery_attempt(job_db(job), sj->delivery_id, sj->res.text,
-                         ambiguous) != 0)
+    if (rc < 0)
         return dispatch_db_fail(job);
+    if (rc == 0) {
+        log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
+               "delivery_id", sj->delivery_id, NULL);
+        return MFA_OK;
+    }
     snprintf(ra, sizeof(ra), "%ld", sj->res.retry_after);
     job_fail(job, "%s", sj->res.text);
     job_keep_effects(job);
@@ -330,7 +333,13 @@ sms_complete(struct job *job)
     }
     r = &sj->res;
     t = sms_job_target(sj);
-    rc = delivery_get(job_db(job), sj->delivery_id, 1, &del);
+    if (!sj->not_sent && r->outcome == TWILIO_SENT) {
+        /* The common case needs no read: the write says whether the
+         * delivery was still queued. */
+        v = sms_sent(job, sj);
+        goto checked;
+    }
+    rc = delivery_get_locked(job_db(job), sj->delivery_id, &del);
     if (rc < 0)
         return sms_complete_db_fail(job, sj);
     if (rc == 0 || delivery_is_final(del.status)) {
@@ -344,7 +353,7 @@ sms_complete(struct job *job)
         goto checked;
     }
     switch (r->outcome) {
-    case TWILIO_SENT: v = sms_sent(job, sj, del.possible_duplicate); break;
+    case TWILIO_SENT: break; /* above */
     case TWILIO_RETRY:
         if (!job_last_attempt(job)) {
             v = sms_again(job, sj, 0);

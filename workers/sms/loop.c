@@ -23,6 +23,7 @@
 #include "mfa/sms_text.h"
 #include "runtime/dispatch.h"
 #include "sms.h"
+#include "store.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -229,6 +230,7 @@ sms_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
+    st->read.sql = store_read_sql;
     if (dispatch_setup(cfg, sms_template_files, sms_template_nfiles, &st->tmpl,
                        &st->curlm) != 0)
         goto fail;

@@ -1,10 +1,12 @@
 /*
  * store.c - mfa-sms's SQL: the user's phone, and blocking it.
  *
- * Called by handler.c on the job's connection, inside the runtime's
- * transaction (the handler's read, which brings the SMS settings row
- * along: one round trip for both; the completion's block after Twilio
- * refused a number). The delivery and code rows are
+ * The handler's read is shared/runtime/dispatch.c's (the delivery, its
+ * code and login, for a whole batch in one statement sent with the
+ * BEGIN); this file adds the user's columns and the SMS settings row to
+ * it, and the worker_spec batch hooks (main.c). The completion blocks a
+ * number Twilio refused, on the job's connection inside the runtime's
+ * transaction. The delivery and code rows are
  * shared/mfa/delivery.c's, audit rows shared/mfa/audit.c's.
  *
  * Security notes: the user's phone number is read to send to it and never
@@ -12,19 +14,19 @@
  * sms_settings_use opens into it.
  */
 #include "store.h"
+#include "sms.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* A phone counts only when valid (the table's checks make phone_e164
- * NULL otherwise). One row always: the user's columns are NULL when there
- * is no such user, the settings' when there is no settings row. */
-static const char SQL_USER[] =
-    "SELECT CASE WHEN u.phone_status = 'valid' THEN u.phone_e164 END, "
-    " u.locale, u.enabled, u.phone_sms_blocked, u.contact_id IS NOT NULL, "
-    " " SMS_SETTINGS_COLUMNS " "
-    "FROM (VALUES (1)) AS one (x) "
-    "LEFT JOIN mfa.users u ON u.contact_id = $1 " SMS_SETTINGS_JOIN;
+ * NULL otherwise). The user's columns are NULL when there is no such
+ * user, the settings' when there is no settings row. */
+const char store_read_sql[] = DISPATCH_READ_SQL(
+    "CASE WHEN u.phone_status = 'valid' THEN u.phone_e164 END, u.locale, "
+    "u.enabled, u.phone_sms_blocked, u.contact_id IS NOT NULL, "
+    " " SMS_SETTINGS_COLUMNS,
+    "LEFT JOIN mfa.users u ON u.contact_id = r.cid " SMS_SETTINGS_JOIN);
 #define STORE_SETTINGS_COL 5
 
 /* Only the number we sent to: if the CRM changed the phone meanwhile,
@@ -40,34 +42,27 @@ store_copy(char *dst, size_t n, const char *src)
 }
 
 int
-store_user_get(struct db *db, const char *contact_id,
-               const struct mfa_keys *keys, struct sms_settings_cache *cache,
-               struct store_user *out)
+store_user_from(const struct dispatch_facts *f, const struct mfa_keys *keys,
+                struct sms_settings_cache *cache, struct store_user *out)
 {
-    const char *p[1] = {contact_id};
-    PGresult *res = db_query(db, SQL_USER, 1, p);
-    const char *v;
-    int rc = 0;
+    const PGresult *res = f->res;
+    int r = f->row, c = DISPATCH_COL_USER;
+    const char *v = db_get(res, r, c + 4);
 
-    if (res == NULL)
-        return -1;
     memset(out, 0, sizeof(*out));
-    v = PQntuples(res) == 1 ? db_get(res, 0, 4) : NULL;
-    if (v != NULL && strcmp(v, "t") == 0) {
-        store_copy(out->phone, sizeof(out->phone), db_get(res, 0, 0));
-        store_copy(out->locale, sizeof(out->locale), db_get(res, 0, 1));
-        v = db_get(res, 0, 2);
-        out->enabled = v != NULL && strcmp(v, "t") == 0;
-        store_copy(out->blocked, sizeof(out->blocked), db_get(res, 0, 3));
-        /* Opened only for a user the handler will send to. */
-        if (out->enabled && out->phone[0] != '\0' && out->blocked[0] == '\0')
-            out->settings = sms_settings_use(
-                res, 0, STORE_SETTINGS_COL, keys, cache, &out->acct,
-                out->settings_why, sizeof(out->settings_why));
-        rc = 1;
-    }
-    PQclear(res);
-    return rc;
+    if (v == NULL || strcmp(v, "t") != 0)
+        return 0;
+    store_copy(out->phone, sizeof(out->phone), db_get(res, r, c));
+    store_copy(out->locale, sizeof(out->locale), db_get(res, r, c + 1));
+    v = db_get(res, r, c + 2);
+    out->enabled = v != NULL && strcmp(v, "t") == 0;
+    store_copy(out->blocked, sizeof(out->blocked), db_get(res, r, c + 3));
+    /* Opened only for a user the handler will send to. */
+    if (out->enabled && out->phone[0] != '\0' && out->blocked[0] == '\0')
+        out->settings = sms_settings_use(res, r, c + STORE_SETTINGS_COL, keys,
+                                         cache, &out->acct, out->settings_why,
+                                         sizeof(out->settings_why));
+    return 1;
 }
 
 int
@@ -77,4 +72,29 @@ store_block_phone(struct db *db, const char *contact_id, const char *phone,
     const char *p[3] = {contact_id, phone, why};
 
     return db_exec(db, SQL_BLOCK, 3, p);
+}
+
+int
+sms_batch_read(struct worker *w, struct job *const *jobs, size_t n,
+               struct db_stmt *st)
+{
+    struct sms_state *ss = worker_state(w);
+
+    return dispatch_batch_read(&ss->read, jobs, n, st);
+}
+
+void
+sms_batch_result(struct worker *w, PGresult *res)
+{
+    struct sms_state *ss = worker_state(w);
+
+    dispatch_batch_result(&ss->read, res);
+}
+
+void
+sms_batch_done(struct worker *w)
+{
+    struct sms_state *ss = worker_state(w);
+
+    dispatch_batch_done(&ss->read);
 }

@@ -10,6 +10,7 @@
 #define SMS_STORE_H
 
 #include "mfa/db.h"
+#include "runtime/dispatch.h"
 #include "mfa/sms_settings.h"
 
 /* The user's phone as it is now, and the SMS settings read with it. */
@@ -29,13 +30,15 @@ struct store_user {
  * same query, and checked through cache when the user can be sent to
  * (enabled, a valid phone, not blocked). Wipe out after use: it holds
  * the Twilio secret. */
-int store_user_get(struct db *db, const char *contact_id,
-                   const struct mfa_keys *keys,
-                   struct sms_settings_cache *cache, struct store_user *out)
-    __attribute__((warn_unused_result));
+/* The dispatch read's statement with the user's columns and the SMS
+ * settings row. */
+extern const char store_read_sql[];
 
-/* Records on the user that SMS to phone must not be offered (Twilio
- * 21610/21614), only while phone is still the user's number. */
+/* The user of a job's facts, the settings checked and opened (for a user
+ * the handler will send to): 1, or 0 no such user. */
+int store_user_from(const struct dispatch_facts *f, const struct mfa_keys *keys,
+                    struct sms_settings_cache *cache, struct store_user *out);
+
 int store_block_phone(struct db *db, const char *contact_id, const char *phone,
                       const char *why) __attribute__((warn_unused_result));
 
