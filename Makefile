@@ -2,6 +2,7 @@
 #
 # Sources are found by pattern, so a new file needs no Makefile edit:
 #   shared/*/*.c, shared/mfa/phone.cc  -> build/libmfa.a
+#   shared/mfa/phone_cc_gen.cc         -> build/gen/phone_cc.h (a build tool)
 #   workers/<name>/*.c                 -> build/bin/mfa-<name>
 #   ctl/*.c                            -> build/bin/mfactl
 #   producer/*.c                       -> build/libmfa-producer.{a,so}, mfa-publish
@@ -54,7 +55,7 @@ PHONE_STATIC := -Wl,--gc-sections -Wl,-Bstatic -Wl,--start-group \
 WORKER_LDLIBS := $(if $(PHONE_AR_OK),$(PKG_LIBS) $(PHONE_STATIC) -lm,$(LDLIBS))
 
 LIB_C     := $(sort $(wildcard shared/util/*.c shared/mfa/*.c shared/runtime/*.c))
-LIB_CC    := $(sort $(wildcard shared/mfa/*.cc))
+LIB_CC    := $(filter-out %_gen.cc,$(sort $(wildcard shared/mfa/*.cc)))
 LIB_OBJ   := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CC:%.cc=$(BUILD)/%.o)
 LIB       := $(BUILD)/libmfa.a
 
@@ -98,6 +99,26 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+# The calling codes libphonenumber knows, as a C table for phone_e164.c
+# (phone_mask and the E.164 split without the library's C++ stack, which
+# costs mfa-sms ~4 MiB resident): written by a generator linked to the
+# same library, never typed by hand. The generator is a build tool: no
+# sanitizers, the shared library (a newer one makes a new table). Objects
+# that include the table get it as a prerequisite (the first build has no
+# .d file to say so).
+PHONE_CC_H := $(BUILD)/gen/phone_cc.h
+PHONE_SO  := $(filter /%,$(shell $(CXX) -print-file-name=libphonenumber.so))
+
+$(BUILD)/gen/phone_cc_gen: shared/mfa/phone_cc_gen.cc $(PHONE_SO)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -Wall -Wextra -Werror -o $@ $< -lphonenumber
+
+$(PHONE_CC_H): $(BUILD)/gen/phone_cc_gen
+	$< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/shared/mfa/phone_e164.o: $(PHONE_CC_H)
+$(BUILD)/shared/mfa/phone_e164.o: CFLAGS += -I$(BUILD)/gen
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -256,7 +277,7 @@ FUZZ_LIB_config   := yaml-0.1 libsodium
 FUZZ_SRC_envelope := $(wildcard shared/mfa/envelope*.c) shared/mfa/addr.c \
                      shared/util/clock.c shared/util/log.c shared/util/xalloc.c
 FUZZ_LIB_envelope := json-c libsodium
-FUZZ_SRC_phone    := shared/mfa/phone.cc
+FUZZ_SRC_phone    := shared/mfa/phone.cc shared/mfa/phone_e164.c
 FUZZ_LIB_phone    := libsodium
 FUZZ_LDX_phone    := -lphonenumber
 FUZZ_SRC_tmpl     := shared/mfa/tmpl.c shared/mfa/mail.c shared/mfa/addr.c \
@@ -267,6 +288,9 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 # Objects reached only through the pattern rule below would be deleted as
 # intermediates after each build; keep them so rebuilds stay incremental.
 .PRECIOUS: $(FUZZ_DIR)/obj/%.o
+# phone_e164.c includes the generated table (see PHONE_CC_H above).
+$(FUZZ_DIR)/obj/shared/mfa/phone_e164.o: $(PHONE_CC_H)
+$(FUZZ_DIR)/obj/shared/mfa/phone_e164.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 # The harnesses are ours alone: they also get -Werror.
 $(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_WERROR := -Werror
 $(FUZZ_DIR)/obj/%.o: %.c

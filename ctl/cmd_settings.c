@@ -5,7 +5,9 @@
  *   set --client-id ID --from NUMBER [--account-sid AC...]
  *        the secret from $MFA_SMS_CLIENT_SECRET or stdin (a prompt
  *        without echo on a terminal), never from argv; everything is
- *        checked (twilio_account_check) before it is stored
+ *        checked (twilio_account_check) before it is stored, and the
+ *        From number's validity too (phone_check): mfa-sms checks only
+ *        its form, to run without libphonenumber
  *   show [--json]   the settings with the secret shown only as "set"
  *   clear [--yes]   asks first unless --yes (or stdin answers y)
  *   test --to NUMBER
@@ -166,6 +168,28 @@ settings_keys(struct ctl *c)
     return k;
 }
 
+/*
+ * What twilio_account_check leaves to us: the From number valid per
+ * libphonenumber and written exactly in its E.164 form. Checked here, once,
+ * before the row is stored, rather than in every mfa-sms process. 0, or -1
+ * with err.
+ */
+static int
+settings_from_check(const char *from, char *err, size_t errlen)
+{
+    struct phone_result ph;
+
+    if (phone_check(from, NULL, &ph) == 0 && ph.status == PHONE_VALID &&
+        strcmp(ph.e164, from) == 0)
+        return 0;
+    /* phone_check's reasons never quote the input. */
+    snprintf(err, errlen,
+             "from: must be a valid phone number in E.164 form such as "
+             "+15005550006%s%s%s",
+             ph.reason[0] ? " (" : "", ph.reason, ph.reason[0] ? ")" : "");
+    return -1;
+}
+
 static int
 settings_set(struct ctl *c, const struct settings_opts *o)
 {
@@ -184,7 +208,8 @@ settings_set(struct ctl *c, const struct settings_opts *o)
     if (settings_read_secret(secret, sizeof(secret)) != 0)
         goto out;
     if (twilio_account_check(o->client_id, o->account_sid, o->from, secret,
-                             &acct, err, sizeof(err)) != 0) {
+                             &acct, err, sizeof(err)) != 0 ||
+        settings_from_check(acct.from, err, sizeof(err)) != 0) {
         fprintf(stderr, "mfactl settings: %s\n", err);
         goto out;
     }

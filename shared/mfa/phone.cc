@@ -2,13 +2,15 @@
  * phone.cc - the libphonenumber shim behind phone.h; the project's only C++.
  *
  * Callers: see phone.h. Everything else in the project is C and calls the
- * four extern "C" functions below; nothing C++ leaks through the header.
+ * three extern "C" functions below; nothing C++ leaks through the header.
+ * phone_mask() and the E.164 split are C (phone_e164.c), so that programs
+ * which only mask numbers (mfa-sms) do not link this file's C++ stack.
  *
  * Security notes: input is untrusted CRM data. It is capped at
  * PHONE_INPUT_MAX bytes before libphonenumber sees it, every C++ exception
  * is caught at the boundary (unwinding into C would be undefined), and no
- * output ever echoes the input: reasons are fixed strings and masks keep
- * only three digits. libphonenumber's own logger is replaced by a null
+ * output ever echoes the input: reasons are fixed strings. libphonenumber's
+ * own logger is replaced by a null
  * logger so that nothing about a number reaches stderr behind our back.
  *
  * libphonenumber 8.12 facts this file relies on (checked on Debian 12):
@@ -17,13 +19,14 @@
  * codes must be upper case; the metadata is from 2022.
  *
  * Cost: Parse() runs dozens of ICU regular expressions. phone_check() needs
- * them (CRM input comes in every written form), but phone_mask() and
- * phone_region_of() run per event on stored E.164 strings, so they split
- * "+<calling code><national significant number>" by hand (calling codes
- * are prefix-free) and only fall back to Parse() where the metadata must
+ * them (CRM input comes in every written form), but phone_region_of() runs
+ * per event on stored E.164 strings, so it splits "+<calling code><national
+ * significant number>" by hand (phone_e164_split: calling codes are
+ * prefix-free) and only falls back to Parse() where the metadata must
  * decide (a calling code shared by several regions).
  */
 #include "mfa/phone.h"
+#include "mfa/phone_e164.h"
 
 #include <phonenumbers/logger.h>
 #include <phonenumbers/phonenumber.pb.h>
@@ -40,14 +43,6 @@ using i18n::phonenumbers::PhoneNumberUtil;
 
 namespace
 {
-
-/* E.164 allows at most 15 digits after the "+". */
-const size_t PHONE_E164_DIGITS_MAX = 15;
-/* Calling codes are 1 to 3 digits long. */
-const size_t PHONE_CC_DIGITS_MAX = 3;
-/* Parse() refuses a national significant number shorter than this
- * (its kMinLengthForNsn); the split below does the same. */
-const size_t PHONE_NSN_MIN = 2;
 
 /*
  * The library singleton, with its logger silenced once. The function-local
@@ -114,20 +109,6 @@ phone_region_norm(const char *region)
         r[i] = c;
     }
     return r;
-}
-
-/* "+" followed by 1..15 ASCII digits, nothing else. */
-bool
-phone_is_e164(const char *s)
-{
-    size_t i;
-
-    if (s == NULL || s[0] != '+')
-        return false;
-    for (i = 1; s[i] != '\0'; i++)
-        if (s[i] < '0' || s[i] > '9' || i > PHONE_E164_DIGITS_MAX)
-            return false;
-    return i > 1;
 }
 
 const char *
@@ -285,73 +266,14 @@ phone_check_inner(const char *input, const char *region,
                         t == PhoneNumberUtil::FIXED_LINE_OR_MOBILE);
 }
 
-/* Parses a strict E.164 string; false if it is not one or has no country. */
+/* Parses an E.164 string phone_e164_split() took; false if it has no
+ * country. */
 bool
 phone_parse_e164(const char *e164, PhoneNumber *num)
 {
-    if (!phone_is_e164(e164))
-        return false;
     return phone_util()->Parse(e164, "ZZ", num) ==
                PhoneNumberUtil::NO_PARSING_ERROR &&
            num->country_code() != 0;
-}
-
-/*
- * Splits a strict E.164 string without Parse(): *cc gets the calling code
- * and *nsn points at the digits after it. The calling code is found the
- * way Parse() finds it (ExtractCountryCode: the shortest prefix of 1 to 3
- * digits that has a region; no calling code is a prefix of another).
- * False where Parse() fails too: not E.164, a leading 0, no known calling
- * code, fewer than PHONE_NSN_MIN digits left. For a number phone_check()
- * found valid, *nsn is exactly its national significant number (Italian
- * leading zeros included): phone_check() wrote the E.164 form from it.
- */
-bool
-phone_split_e164(const char *e164, int *cc, const char **nsn)
-{
-    std::string rc;
-    int code = 0;
-
-    if (!phone_is_e164(e164))
-        return false;
-    for (size_t i = 1; i <= PHONE_CC_DIGITS_MAX && e164[i] != '\0'; i++) {
-        code = code * 10 + (e164[i] - '0');
-        if (code == 0)
-            return false;
-        /* "ZZ" is the answer for a code no region has. */
-        phone_util()->GetRegionCodeForCountryCode(code, &rc);
-        if (rc != "ZZ") {
-            *cc = code;
-            *nsn = e164 + i + 1;
-            return std::strlen(*nsn) >= PHONE_NSN_MIN;
-        }
-    }
-    return false;
-}
-
-/* The body of phone_mask(), free to throw. */
-void
-phone_mask_inner(const char *e164, char *out, size_t n)
-{
-    const char *nsn;
-    std::string m;
-    size_t len, i;
-    int cc;
-
-    if (!phone_split_e164(e164, &cc, &nsn))
-        return;
-    len = std::strlen(nsn);
-    m = "+" + std::to_string(cc);
-    for (i = 0; i < len; i++) {
-        /* Short numbers would be nearly given away by the last two. */
-        bool show = i == 0 || (len >= 6 && i + 2 >= len);
-
-        if (i % 3 == 0)
-            m += ' ';
-        m += show ? nsn[i] : '*';
-    }
-    if (m.size() < n)
-        phone_copy(out, n, m.c_str());
 }
 
 /*
@@ -368,7 +290,7 @@ phone_region_of_inner(const char *e164, char out[3])
     PhoneNumber num;
     int cc;
 
-    if (!phone_split_e164(e164, &cc, &nsn))
+    if (!phone_e164_split(e164, &cc, &nsn))
         return false;
     phone_util()->GetRegionCodesForCountryCallingCode(cc, &regions);
     if (regions.size() == 1)
@@ -406,20 +328,6 @@ phone_region_ok(const char *region)
         return phone_util()->GetCountryCodeForRegion(r) != 0;
     } catch (...) {
         return 0;
-    }
-}
-
-extern "C" void
-phone_mask(const char *e164, char *out, size_t n)
-{
-    if (out == NULL || n == 0)
-        return;
-    /* The fallback first: whatever fails below leaves "***" (or ""). */
-    phone_copy(out, n, n > 3 ? "***" : "");
-    try {
-        phone_mask_inner(e164, out, n);
-    } catch (...) {
-        phone_copy(out, n, n > 3 ? "***" : "");
     }
 }
 

@@ -1,10 +1,12 @@
 /*
- * phone.h - phone number validation, masking and regions (a C shim over
+ * phone.h - phone number validation and regions (a C shim over
  * libphonenumber; the implementation, phone.cc, is the project's only C++).
+ * Masks and the E.164 form are mfa/phone_e164.h (plain C, no library),
+ * included here so that callers of phone_mask() need only this header.
  *
  * Callers: mfa-contact-sync (validates the CRM's phone before it is stored),
- * mfa-codes (masked hints, SMS region policy), mfactl (settings and user
- * display), anything that logs a number (phone_mask).
+ * mfa-codes (SMS region policy), mfactl (settings: the From number's full
+ * check; test --to), anything that logs a number (phone_mask).
  *
  * Conventions: nothing here allocates memory the caller must free, nothing
  * throws (C++ exceptions are caught at the boundary and reported as -1), and
@@ -15,6 +17,8 @@
 #define MFA_PHONE_H
 
 #include <stddef.h>
+
+#include "mfa/phone_e164.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,16 +69,6 @@ int phone_check(const char *input, const char *region, struct phone_result *out)
 /* 1 when region is two letters naming a region libphonenumber knows
  * (any case: "nl" and "NL" both count); 0 otherwise, also for NULL. */
 int phone_region_ok(const char *region);
-
-/*
- * "+31612345678" -> "+31 6** *** *78": the country code, then the national
- * significant number in groups of three with only its first digit and last
- * two digits visible (only the first when it is under 6 digits long).
- * Anything that is not "+" and digits with a known country code, or a mask
- * that does not fit in n bytes, becomes "***" ("" if even that does not
- * fit). Safe for logs and reply hints.
- */
-void phone_mask(const char *e164, char *out, size_t n);
 
 /*
  * The region of an E.164 number ("+447911123456" -> "GG"). Returns 0 with

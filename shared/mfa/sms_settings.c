@@ -4,7 +4,9 @@
  * Callers: mfa-sms (sms_settings_use for every job, on the row read with
  * the user's phone inside the job's transaction: the row itself is never
  * cached, only the verdict of its checks, keyed by a digest of all its
- * fields), mfactl settings (load, save, clear, show).
+ * fields), mfactl settings (load, save, clear, show). The checks are
+ * twilio_account_check's: the From number's form, not its validity, which
+ * mfactl checked with libphonenumber before it stored the row.
  *
  * Security notes: the client secret is stored only sealed with the
  * settings subkey of the master key (XChaCha20-Poly1305, associated data

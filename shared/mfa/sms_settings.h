@@ -47,9 +47,10 @@ int sms_settings_load(struct db *db, const struct mfa_keys *keys,
 
 /*
  * The last row that passed the checks, by a digest of its fields: the row
- * is still read for every job, but the checks (libphonenumber on the From
- * number, the SIDs) run again only when a field changed. The secret is
- * not kept: it is opened for every job. Zero it before the first use.
+ * is still read for every job, but the checks (twilio_account_check: the
+ * SIDs, the From number's E.164 form) run again only when a field
+ * changed. The secret is not kept: it is opened for every job. Zero it
+ * before the first use.
  */
 struct sms_settings_cache {
     unsigned char digest[32];

@@ -42,11 +42,14 @@ struct twilio_account {
 int twilio_sid_ok(const char *s, const char *prefix);
 
 /*
- * Checks an account as an operator types it and fills out: client_id an
- * Account SID or an API key; account_sid required for an API key, else
- * (NULL or "") the Client ID; from E.164 and valid per libphonenumber;
- * secret non-empty, printable, at most TWILIO_SECRET_MAX bytes. 0, or -1
- * with err naming the field (never quoting the secret).
+ * Checks an account as an operator types it or the settings row holds it
+ * and fills out: client_id an Account SID or an API key; account_sid
+ * required for an API key, else (NULL or "") the Client ID; from in E.164
+ * form ("+", 8 to 15 digits, no leading 0, a known calling code), which
+ * is not validity: `mfactl settings sms set` runs phone_check() on it too
+ * before storing, so that mfa-sms needs no libphonenumber; secret
+ * non-empty, printable, at most TWILIO_SECRET_MAX bytes. 0, or -1 with
+ * err naming the field (never quoting the secret or the number).
  */
 int twilio_account_check(const char *client_id, const char *account_sid,
                          const char *from, const char *secret,

@@ -358,6 +358,14 @@ def test_settings_round_trip_secret_sealed_and_audited(db):
      "account sid"),
     (["--client-id", AC, "--from", "0612345678"], SECRET, "from"),
     (["--client-id", AC, "--from", "+3161234"], SECRET, "from"),
+    (["--client-id", AC, "--from", "+9991234567"], SECRET,
+     "from: must be a phone number in E.164 form such as +15005550006 "
+     "(invalid country code)"),
+    # the right form, but no valid number: mfactl's own libphonenumber
+    # check (mfa-sms checks the form only)
+    (["--client-id", AC, "--from", "+15551234567"], SECRET,
+     "from: must be a valid phone number in E.164 form such as "
+     "+15005550006 (invalid number)"),
     (["--client-id", AC, "--from", FROM], "", "empty"),
 ])
 def test_settings_set_is_checked(db, args, secret, why):
@@ -624,6 +632,31 @@ def test_401_fails_and_says_settings_are_wrong(workers, bus, db, fake,
     errors = [l for l in w.log_lines() if l.get("level") == "error"]
     assert any("SMS settings" in l.get("msg", "") for l in errors), errors
     assert_clean(w.logs(), phone)
+
+
+def test_worker_checks_the_from_form_only(workers, bus, db, fake):
+    """mfa-sms checks the stored From number's E.164 form without
+    libphonenumber; its validity is mfactl's check before storing."""
+    settings_set()
+    start_sms(workers, fake)
+    # a row mfactl would refuse (+1 555 is no area code): the form is right
+    db.execute("UPDATE mfa.settings SET value = jsonb_set(value, '{from}', "
+               "'\"+15551234567\"') WHERE name = 'sms'")
+    phone, cid, lid, did, exp = one_user_code(db)
+    dispatch(bus, cid, lid, did, exp, new_code())
+    wait_delivery(db, did, "sent")
+    (req,) = fake.requests(phone)
+    assert req["form"]["From"] == "+15551234567"
+    # a calling code no country has: refused before any request
+    db.execute("UPDATE mfa.settings SET value = jsonb_set(value, '{from}', "
+               "'\"+9991234567\"') WHERE name = 'sms'")
+    phone, cid, lid, did, exp = one_user_code(db)
+    dispatch(bus, cid, lid, did, exp, new_code())
+    row = wait_delivery(db, did, "failed")
+    assert row["last_error"] == (
+        "sms settings invalid: from: must be a phone number in E.164 form "
+        "such as +15005550006 (invalid country code)")
+    assert fake.requests(phone) == []
 
 
 def test_settings_missing_fails_without_request(workers, bus, db, fake):

@@ -65,19 +65,43 @@ test_account_check(void **state)
                                           &a, err, sizeof(err)),
                      -1);
     assert_non_null(strstr(err, "client id"));
-    /* From: E.164 exactly, and valid */
+    /* From: its E.164 form exactly ("+", 7 to 15 digits, a known calling
+     * code), the reason said, the number never quoted */
     assert_int_equal(
         twilio_account_check(AC, NULL, "0612345678", "x", &a, err, sizeof(err)),
         -1);
-    assert_non_null(strstr(err, "from"));
+    assert_string_equal(err, "from: must be a phone number in E.164 form "
+                             "such as +15005550006 (no leading +)");
     assert_int_equal(twilio_account_check(AC, NULL, "+31 6 12345678", "x", &a,
                                           err, sizeof(err)),
                      -1);
+    assert_non_null(strstr(err, "(not only digits)"));
     assert_int_equal(
-        twilio_account_check(AC, NULL, "+3161234", "x", &a, err, sizeof(err)),
+        twilio_account_check(AC, NULL, "+316123", "x", &a, err, sizeof(err)),
         -1);
+    assert_non_null(strstr(err, "(too short)"));
+    assert_null(strstr(err, "316123"));
+    assert_int_equal(twilio_account_check(AC, NULL, "+9991234567", "x", &a, err,
+                                          sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "(invalid country code)"));
+    assert_int_equal(twilio_account_check(AC, NULL, "+0031612345678", "x", &a,
+                                          err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "(leading zero)"));
+    assert_int_equal(twilio_account_check(AC, NULL, "+3161234567890123", "x",
+                                          &a, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "(too long)"));
     assert_int_equal(
         twilio_account_check(AC, NULL, NULL, "x", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "(missing)"));
+    /* The form, not validity (that is mfactl's phone_check, before the
+     * row is stored): +1 555 is no area code, yet the form is right. */
+    assert_int_equal(twilio_account_check(AC, NULL, "+15551234567", "x", &a,
+                                          err, sizeof(err)),
+                     0);
+    assert_string_equal(a.from, "+15551234567");
     /* the secret: present, printable, bounded, never quoted */
     assert_int_equal(twilio_account_check(AC, NULL, "+15005550006", "", &a, err,
                                           sizeof(err)),
