@@ -1,10 +1,12 @@
 /*
  * batch_tx.c - the transaction of a batch: inbox rows, handlers, outputs.
  *
- * The fast way, taken first: BEGIN; the handlers run back to back without
- * savepoints, their audit rows kept for the end (db_defer); then one
- * round trip writes those, inserts every job's inbox row with its outputs
- * and commits. Round trips per event are only the handler's own.
+ * The fast way, taken first: the batch's reads (below) in one round trip;
+ * BEGIN, sent with the first statement after them; the handlers run back
+ * to back without savepoints, their audit rows kept for the end
+ * (db_defer); then one round trip writes those, inserts every job's inbox
+ * row with its outputs and commits. Round trips per event are only the
+ * handler's own.
  *
  * The inbox INSERT has no ON CONFLICT: an event handled before (a
  * duplicate) or being handled by another process fails it, and with it
@@ -18,7 +20,7 @@
  *
  * An async worker's handler (not its completion) must know before it
  * starts a send whether its event was handled: those jobs look their
- * rows up with the BEGIN. Their completion inserts the row.
+ * rows up with the batch's reads. Their completion inserts the row.
  */
 #include "runtime/job.h"
 #include "util/log.h"
@@ -96,10 +98,13 @@ batch_mark_done(struct job **jobs, size_t n, PGresult *res)
     }
 }
 
-/* BEGIN, the look-up of an async worker's events and the worker's batch
- * read: one round trip, or none when there is nothing to read (the BEGIN
- * then goes with the first handler's statement). 0, 1 = go the careful
- * way, -1 = database lost. */
+/* The look-up of an async worker's events and the worker's batch read,
+ * in one round trip; then BEGIN, which goes with the first statement that
+ * follows. The reads need no transaction: at READ COMMITTED each
+ * statement sees what was committed when it started, in a transaction
+ * block or not, and they lock nothing. So a batch that writes nothing
+ * (an async worker's sends, all started) ends without a COMMIT round
+ * trip. 0, 1 = go the careful way, -1 = database lost. */
 static int
 batch_open(struct worker *w, struct job **jobs, size_t n)
 {
@@ -123,22 +128,19 @@ batch_open(struct worker *w, struct job **jobs, size_t n)
             goto out;
         ns += read;
     }
-    db_begin_later(w->db);
-    if (ns == 0) {
-        rc = 0;
-        goto out;
-    }
-    if (db_pipeline(w->db, st, ns) == ns) {
-        rc = 0;
-        if (nlookup > 0)
-            batch_mark_done(jobs, n, st[0].res);
-        if (read) {
-            w->spec->batch_result(w, st[ns - 1].res);
-            st[ns - 1].res = NULL;
-        }
-    } else {
+    if (ns > 0 && db_pipeline(w->db, st, ns) != ns) {
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
+        goto clear;
     }
+    rc = 0;
+    db_begin_later(w->db);
+    if (nlookup > 0)
+        batch_mark_done(jobs, n, st[0].res);
+    if (read) {
+        w->spec->batch_result(w, st[ns - 1].res);
+        st[ns - 1].res = NULL;
+    }
+clear:
     for (int i = 0; i < ns; i++)
         PQclear(st[i].res);
 out:

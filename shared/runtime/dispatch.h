@@ -3,7 +3,7 @@
  *
  * A dispatch.code or dispatch.notice job names a delivery row. Before any
  * provider I/O the handler reads its facts (read with the whole batch,
- * one statement sent with the BEGIN) and checks the row (dispatch_start)
+ * one statement before the BEGIN) and checks the row (dispatch_start)
  * and, for a code, that the code is still alive
  * (dispatch_code_alive); when the job
  * ends the row is written, an audit row added and a result published to

@@ -62,9 +62,10 @@ struct worker_spec {
     /* Optional, on the batch's fast way only: the one statement that
      * reads what the handlers of jobs[0..n) will need. batch_read fills
      * *st (its parameters valid until batch_done) and returns 1, or 0 for
-     * nothing to read, -1 when it cannot. The runtime sends it with the
-     * BEGIN, in one round trip, and hands its result to batch_result (the
-     * worker's then; batch_done drops it when the batch is over).
+     * nothing to read, -1 when it cannot. The runtime sends it (with the
+     * async handlers' inbox look-up) in one round trip before the BEGIN,
+     * and hands its result to batch_result (the worker's then;
+     * batch_done drops it when the batch is over).
      * Handlers must not depend on it: the careful way runs them without. */
     int (*batch_read)(struct worker *w, struct job *const *jobs, size_t n,
                       struct db_stmt *st);

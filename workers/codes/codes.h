@@ -22,7 +22,7 @@ enum mfa_verdict codes_handle(struct job *job);
 /* worker_spec.batch_key: a login's events never share a batch. */
 const char *codes_batch_key(const struct envelope *ev);
 /* worker_spec.batch_read/batch_result/batch_done: the facts of every
- * login.started of a batch in one statement, sent with the BEGIN
+ * login.started of a batch in one statement, before the BEGIN
  * (login.c). */
 int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
                      struct db_stmt *st);
@@ -62,11 +62,14 @@ double codes_num(const char *v, double dflt);
 /*
  * The login's owner into contact_id (CODES_CONTACT_MAX bytes; "" for an
  * unknown login), with the owner's mfa.users row locked FOR NO KEY UPDATE
- * in the same round trip: the first lock of code_requested and
- * code_submitted, taken in the order mfa-contact-sync takes them (user,
- * then logins, then codes). 0, or -1 (database error: codes_dberr).
+ * - the first lock of code_requested and code_submitted, taken in the
+ * order mfa-contact-sync takes them (user, then logins, then codes) -
+ * and then next, which runs under that lock, in the same round trip. 0
+ * with *res next's result (the caller's to PQclear), or -1 (database
+ * error: codes_dberr).
  */
-int codes_owner_lock(struct job *job, const char *login_id, char *contact_id)
+int codes_owner_lock(struct job *job, const char *login_id, char *contact_id,
+                     const struct db_stmt *next, PGresult **res)
     __attribute__((warn_unused_result));
 
 #endif

@@ -69,19 +69,26 @@ codes_num(const char *v, double dflt)
 }
 
 int
-codes_owner_lock(struct job *job, const char *login_id, char *contact_id)
+codes_owner_lock(struct job *job, const char *login_id, char *contact_id,
+                 const struct db_stmt *next, PGresult **res)
 {
     const char *p[1] = {login_id};
-    PGresult *res;
+    struct db_stmt st[2] = {{SQL_OWNER_LOCK, 1, p, NULL}, *next};
+    int n;
 
     contact_id[0] = '\0';
-    res = db_query(job_db(job), SQL_OWNER_LOCK, 1, p);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 1)
-        snprintf(contact_id, CODES_CONTACT_MAX, "%s", db_get(res, 0, 0));
-    PQclear(res);
-    return 0;
+    *res = NULL;
+    n = db_pipeline(job_db(job), st, 2);
+    if (n == 2) {
+        if (PQntuples(st[0].res) == 1)
+            snprintf(contact_id, CODES_CONTACT_MAX, "%s",
+                     db_get(st[0].res, 0, 0));
+        *res = st[1].res;
+        st[1].res = NULL;
+    }
+    PQclear(st[0].res);
+    PQclear(st[1].res);
+    return n == 2 ? 0 : -1;
 }
 
 const char *

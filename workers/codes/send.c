@@ -25,8 +25,9 @@
  * (FOR UPDATE), then for SMS a transaction advisory lock on the number's
  * hash; that order is the one mfa-contact-sync takes (user, then logins,
  * then codes), so per-user and per-number counts cannot be raced.
- * Round trips: the owner with its lock (codes_owner_lock); the login with
- * its lock, the user's facts and hourly count (SQL_LOGIN_LOCK); for SMS
+ * Round trips: the owner with its lock (codes_owner_lock) and, in the
+ * same round trip, the login with its lock, the user's facts and hourly
+ * count (SQL_LOGIN_LOCK); for SMS
  * the number's lock and then its count; every row of a new code in one
  * statement (SQL_ISSUE); the audit row (audit_event).
  *
@@ -51,7 +52,7 @@
 
 /*
  * The login, locked, with everything the checks read, in one round trip
- * (the owner's row is locked already: codes_owner_lock): the login's
+ * (after the owner's lock, in its round trip: codes_owner_lock): the login's
  * state and counters, the user's method facts and SMS settings
  * (mfa/methods) and the user's accepted requests of the last hour with
  * the age of the limit-th most recent one ($3). The user's lock keeps
@@ -359,6 +360,7 @@ codes_code_requested(struct job *job)
     struct send s;
     const char *p[3], *refusal;
     char lim[24], why[40];
+    struct db_stmt st;
     PGresult *res;
 
     memset(&s, 0, sizeof(s));
@@ -372,18 +374,17 @@ codes_code_requested(struct job *job)
         return MFA_REJECT;
     }
 
-    if (codes_owner_lock(job, s.login_id, s.contact_id) != 0)
-        return codes_dberr(job, "lock user");
-    if (s.contact_id[0] == '\0')
-        return send_refuse(&s, "unknown_login", "no such login", -1);
-
     snprintf(lim, sizeof(lim), "%ld", cfg->codes.max_sends_per_user_per_hour);
     p[0] = s.login_id;
     p[1] = s.method;
     p[2] = lim;
-    res = db_query(job_db(job), SQL_LOGIN_LOCK, 3, p);
-    if (res == NULL)
-        return codes_dberr(job, "lock login");
+    st = (struct db_stmt){SQL_LOGIN_LOCK, 3, p, NULL};
+    if (codes_owner_lock(job, s.login_id, s.contact_id, &st, &res) != 0)
+        return codes_dberr(job, "lock user and login");
+    if (s.contact_id[0] == '\0') {
+        PQclear(res);
+        return send_refuse(&s, "unknown_login", "no such login", -1);
+    }
     if (PQntuples(res) != 1) {
         /* The owner query saw it; logins are never deleted here. */
         PQclear(res);

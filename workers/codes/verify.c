@@ -27,8 +27,8 @@
  * reply is expired (the challenge is over; start a new login), and no try
  * is counted. A duplicate of the verifying event itself gets its stored
  * reply from the runtime.
- * Round trips: step 1 (codes_owner_lock); steps 2-5 (SQL_TRY: the
- * counted try and what the later steps read); step 6: right, the code and
+ * Round trips: step 1 (codes_owner_lock) with steps 2-5 in one (SQL_TRY:
+ * the counted try and what the later steps read); step 6: right, the code and
  * the login together (SQL_USE_CODE); wrong, the failure row, and the lock
  * when it comes; then the audit row (audit_event).
  *
@@ -49,8 +49,8 @@
 #include "util/log.h"
 
 /*
- * Steps 2 to 5 in one round trip (the owner's row is locked already:
- * codes_owner_lock). The conditional UPDATE counts the try and takes the
+ * Steps 2 to 5 in one statement, after the owner's lock in its round trip
+ * (codes_owner_lock). The conditional UPDATE counts the try and takes the
  * login's row lock: only an open, unexpired login with tries below
  * max_attempts gets one more. Beside it, from the statement's snapshot:
  * the login's state (what the reply says when no try was counted: the
@@ -67,7 +67,7 @@ static const char SQL_TRY[] =
     " RETURNING tries, max_attempts) "
     "SELECT t.tries, t.max_attempts, l.status, l.tries >= l.max_attempts, "
     " (SELECT count(*) FROM mfa.verify_failures f "
-    "  WHERE f.contact_id = $2 "
+    "  WHERE f.contact_id = l.contact_id "
     "  AND f.at > clock_timestamp() - interval '1 hour'), "
     " c.code_id, encode(c.code_hash, 'hex'), c.key_id, "
     " c.expires_at <= clock_timestamp(), c.channel "
@@ -327,7 +327,8 @@ codes_code_submitted(struct job *job)
     const struct mfa_config *cfg = codes_cfg(job);
     enum mfa_verdict verdict;
     struct verify v;
-    const char *p[2];
+    struct db_stmt st;
+    const char *p[1];
     PGresult *res;
 
     memset(&v, 0, sizeof(v));
@@ -337,19 +338,17 @@ codes_code_submitted(struct job *job)
     v.budget = cfg->codes.max_failures_per_user_per_hour;
     v.max_attempts = cfg->codes.max_attempts;
 
-    /* Step 1. */
-    if (codes_owner_lock(job, v.login_id, v.contact_id) != 0)
-        return codes_dberr(job, "lock user");
-    if (v.contact_id[0] == '\0')
+    /* Step 1, and step 2 in the same round trip: the try is counted
+     * before anything else is looked at. */
+    p[0] = v.login_id;
+    st = (struct db_stmt){SQL_TRY, 1, p, NULL};
+    if (codes_owner_lock(job, v.login_id, v.contact_id, &st, &res) != 0)
+        return codes_dberr(job, "lock user and count try");
+    if (v.contact_id[0] == '\0') {
+        PQclear(res);
         return verify_answer(&v, "code.refused", "unknown_login",
                              "no such login", -1);
-
-    /* Step 2: the try is counted before anything else is looked at. */
-    p[0] = v.login_id;
-    p[1] = v.contact_id;
-    res = db_query(job_db(job), SQL_TRY, 2, p);
-    if (res == NULL)
-        return codes_dberr(job, "count try");
+    }
     if (PQntuples(res) != 1) {
         /* The owner query saw it; logins are never deleted here. */
         PQclear(res);

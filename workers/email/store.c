@@ -3,7 +3,7 @@
  * goes to with it.
  *
  * The read is shared/runtime/dispatch.c's (the delivery, its code and
- * login, for a whole batch in one statement sent with the BEGIN); this
+ * login, for a whole batch in one statement before the BEGIN); this
  * file adds the user's columns and the worker_spec batch hooks (main.c).
  * The delivery and code rows are shared/mfa/delivery.c's, audit rows
  * shared/mfa/audit.c's.

@@ -2,8 +2,8 @@
  * store.c - mfa-sms's SQL: the user's phone, and blocking it.
  *
  * The handler's read is shared/runtime/dispatch.c's (the delivery, its
- * code and login, for a whole batch in one statement sent with the
- * BEGIN); this file adds the user's columns and the SMS settings row to
+ * code and login, for a whole batch in one statement before the BEGIN);
+ * this file adds the user's columns and the SMS settings row to
  * it, and the worker_spec batch hooks (main.c). The completion blocks a
  * number Twilio refused, on the job's connection inside the runtime's
  * transaction. The delivery and code rows are
