@@ -36,12 +36,16 @@
 
 /* For each login.started (of a batch, codes_batch_read, or one): its
  * login id, whether the user exists, the user's facts (METHODS_FACTS_SQL)
- * and whether the login id is taken, in one round trip. */
+ * and whether the login id is taken, in one round trip. Rows by their
+ * keys, as in mfa/delivery.h's DELIVERY_FACTS_JOIN (why: there). */
 static const char SQL_FACTS_ALL[] =
     "SELECT r.lid::text, u.contact_id IS NOT NULL, " METHODS_FACTS_SQL
-    ", EXISTS (SELECT 1 FROM mfa.logins l WHERE l.login_id = r.lid) "
+    ", t.taken IS NOT NULL "
     "FROM unnest($1::text[], $2::uuid[]) AS r(cid, lid) "
-    "LEFT JOIN mfa.users u ON u.contact_id = r.cid "
+    "LEFT JOIN LATERAL (SELECT * FROM mfa.users WHERE contact_id = r.cid "
+    " LIMIT 1) u ON true "
+    "LEFT JOIN LATERAL (SELECT 1 AS taken FROM mfa.logins "
+    " WHERE login_id = r.lid LIMIT 1) t ON true "
     "LEFT JOIN mfa.settings s ON s.name = 'sms'";
 #define FACTS_ALL_TAKEN (2 + METHODS_FACTS_NCOLS)
 

@@ -23,7 +23,8 @@
 const char store_read_sql[] = DISPATCH_READ_SQL(
     "u.email, u.display_name, u.locale, u.email_confirmed, u.enabled, "
     "u.contact_id IS NOT NULL",
-    "LEFT JOIN mfa.users u ON u.contact_id = r.cid");
+    "LEFT JOIN LATERAL (SELECT * FROM mfa.users WHERE contact_id = r.cid "
+    " LIMIT 1) u ON true");
 
 static char *
 store_dup(const char *s)

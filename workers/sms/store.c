@@ -26,7 +26,8 @@ const char store_read_sql[] = DISPATCH_READ_SQL(
     "CASE WHEN u.phone_status = 'valid' THEN u.phone_e164 END, u.locale, "
     "u.enabled, u.phone_sms_blocked, u.contact_id IS NOT NULL, "
     " " SMS_SETTINGS_COLUMNS,
-    "LEFT JOIN mfa.users u ON u.contact_id = r.cid " SMS_SETTINGS_JOIN);
+    "LEFT JOIN LATERAL (SELECT * FROM mfa.users WHERE contact_id = r.cid "
+    " LIMIT 1) u ON true " SMS_SETTINGS_JOIN);
 #define STORE_SETTINGS_COL 5
 
 /* Only the number we sent to: if the CRM changed the phone meanwhile,
