@@ -443,6 +443,37 @@ def test_final_delivery_is_not_sent_again(workers, bus, db):
     assert delivery(db, did)["attempts"] == 1
 
 
+def test_delivery_final_meanwhile_gets_nothing_more(workers, bus, db):
+    """The delivery ends elsewhere while its message is with the SMTP
+    server: the completion's write finds it no longer queued and records
+    nothing (no 'sent', no attempt, no audit row, no result)."""
+    w = start_email(workers)
+    addr = new_addr("meanwhile")
+    control({"mode": "delay_ms", "ms": 1500, "rcpt": [addr]})
+    cid = make_user(db, addr)
+    lid, did, exp = make_code(db, cid)
+    start = os.path.getsize(SMTP_LOG)
+    dispatch_code(bus, cid, lid, did, exp)
+    deadline, seen = time.time() + 10, ""
+    with open(SMTP_LOG) as f:
+        f.seek(start)
+        while time.time() < deadline and "inject delay_ms" not in seen:
+            seen += f.read()
+            time.sleep(0.05)
+    assert "inject delay_ms" in seen
+    db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
+               "last_error = 'test: ended elsewhere', finished_at = now() "
+               "WHERE delivery_id = %s", did)
+    w.wait_log("delivery final meanwhile; outcome not recorded")
+    row = delivery(db, did)
+    assert row["status"] == "dropped" and row["attempts"] == 0
+    assert row["last_error"] == "test: ended elsewhere"
+    assert row["provider_message_id"] is None
+    assert db.rows("SELECT action FROM mfa.audit WHERE login_id = %s "
+                   "AND action LIKE 'email.%%'", lid) == []
+    assert bus.queue_depth("mfa.dispatch.email") == 0
+
+
 def test_tampered_seal_dead_lettered_and_failed(workers, bus, db):
     start_email(workers)
     addr = new_addr("seal")
