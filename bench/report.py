@@ -234,12 +234,20 @@ def section_why(w, r, d):
           "mfa-email by itself manages %s emails/s. The slower hop sets the "
           "rate. CPU while draining: PostgreSQL %s, our workers %s, broker %s, "
           "everything else on the machine %s cores of 2. Bound: PostgreSQL "
-          "work per flow (round trips and statements), then our CPU; the "
-          "instructions per event below say where our CPU goes." % (
+          "round trips, one after another within a batch: mfa-codes makes "
+          "%s per login.code_requested (the owner's and the login's locks "
+          "with what the checks read, then the new code's rows: the second "
+          "needs the first's answer) and mfa-email %s per job (section 5); "
+          "then our CPU; the instructions per event below say where it "
+          "goes." % (
               fmt(r["e2e_flows_per_s"]), fmt(r["e2e_ratio_to_bare"], 2),
               fmt(st), fmt(cs), fmt(ea),
               fmt(g(m, "cores", "postgres"), 2), fmt(g(m, "cores", "ours"), 2),
-              fmt(g(m, "cores", "broker"), 2), fmt(g(m, "cores", "other"), 2)))
+              fmt(g(m, "cores", "broker"), 2), fmt(g(m, "cores", "other"), 2),
+              fmt(g(d, "cost", "mfa-codes:login.code_requested",
+                    "calls_per_event", "pq_exec")),
+              fmt(g(d, "cost", "mfa-email:dispatch.code", "calls_per_event",
+                    "pq_exec"))))
     half = g(d, "login_started_latency", "half", "runs")
     bh = g(d, "bare_latency", "batched", "half", "runs")
     lp50, lp99 = r.get("login_reply_p50_ms_half_load"), r.get(
