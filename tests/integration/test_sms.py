@@ -844,3 +844,27 @@ def test_prism_accepts_our_requests(workers, bus, db, prism):
             env={"MFA_SMS_TWILIO_API_BASE": prism}, check=True)
     assert "HTTP 201" in r.stdout and "SM" + "a" * 32 in r.stdout
     assert_clean(w.logs(), phone)
+
+
+def test_delivery_final_meanwhile_gets_nothing_more(workers, bus, db, fake,
+                                                    sms_settings):
+    """The delivery ends elsewhere while Twilio holds the request: the
+    completion's write finds it no longer queued and records nothing (no
+    'sent', no attempt, no audit row)."""
+    w = start_sms(workers, fake)
+    phone, cid, lid, did, exp = one_user_code(db)
+    fake.script(phone, {"status": 201, "delay_ms": 2000})
+    dispatch(bus, cid, lid, did, exp, new_code())
+    deadline = time.time() + 10
+    while time.time() < deadline and not fake.requests(phone):
+        time.sleep(0.05)
+    assert len(fake.requests(phone)) == 1   # recorded before the delay
+    db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
+               "last_error = 'test: ended elsewhere', finished_at = now() "
+               "WHERE delivery_id = %s", did)
+    w.wait_log("delivery final meanwhile; outcome not recorded")
+    row = delivery(db, did)
+    assert row["status"] == "dropped" and row["attempts"] == 0
+    assert row["provider_message_id"] is None
+    assert db.rows("SELECT action FROM mfa.audit WHERE login_id = %s "
+                   "AND action LIKE 'sms.%%'", lid) == []
