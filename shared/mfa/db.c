@@ -400,10 +400,10 @@ void
 db_rollback(struct db *db)
 {
     PGresult *res;
-    int begun = !db->begin_later;
 
     db->begin_later = 0;
-    if (!begun || !db_connected(db))
+    if (!db_connected(db) ||
+        PQtransactionStatus(db->conn) == PQTRANS_IDLE) /* nothing begun */
         return;
     res = PQexec(db->conn, "ROLLBACK");
     PQclear(res);
