@@ -195,6 +195,39 @@ phone_region_two(const PhoneNumber &num, char out[3])
 }
 
 /* The body of phone_check(), free to throw; out is zeroed and MISSING. */
+/*
+ * What contact-sync stores must read back as itself. Parse() is not
+ * idempotent everywhere: "+52 1167345671 89" parses to +5216734567189,
+ * whose own parse drops Mexico's old mobile "1" again, to +526734567189
+ * (found by tests/fuzz). Takes the number through its E.164 form until it
+ * stays put (*num, *t and *e164 follow); false when it does not within a
+ * few rounds or stops being valid on the way.
+ */
+bool
+phone_canonical(PhoneNumber *num, PhoneNumberUtil::PhoneNumberType *t,
+                std::string *e164)
+{
+    PhoneNumberUtil *util = phone_util();
+
+    for (int round = 0; round < 3; round++) {
+        PhoneNumber again;
+        std::string form;
+
+        if (util->Parse(*e164, "ZZ", &again) !=
+            PhoneNumberUtil::NO_PARSING_ERROR)
+            return false;
+        util->Format(again, PhoneNumberUtil::E164, &form);
+        if (form == *e164)
+            return true;
+        *t = util->GetNumberType(again);
+        if (*t == PhoneNumberUtil::UNKNOWN)
+            return false;
+        *num = again;
+        *e164 = form;
+    }
+    return false;
+}
+
 void
 phone_check_inner(const char *input, const char *region,
                   struct phone_result *out)
@@ -249,6 +282,10 @@ phone_check_inner(const char *input, const char *region,
     }
 
     util->Format(num, PhoneNumberUtil::E164, &e164);
+    if (!phone_canonical(&num, &t, &e164)) {
+        phone_invalid(out, "invalid number");
+        return;
+    }
     /* libphonenumber's metadata takes some German numbers of up to 17
      * digits as valid ("+49 631631496316319", found by tests/fuzz);
      * E.164 allows 15, and phone_mask(), phone_region_of() and Twilio

@@ -309,6 +309,36 @@ test_refused(void **state)
 }
 
 /* The 64-byte cap is checked before libphonenumber sees the input. */
+/* What contact-sync stores reads back as itself: Parse() of
+ * "+52 1167345671 89" gives +5216734567189, whose own parse drops the old
+ * Mexican mobile "1" (found by tests/fuzz); the stored form is the one
+ * that stays put. */
+static void
+test_canonical(void **state)
+{
+    static const char *const inputs[][2] = {
+        {"+52 1167345671 89", "DE"},
+        {"+5216734567189", NULL},
+        {"+52 1 55 1234 5678", NULL},
+        {"+31 6 12345678", NULL},
+    };
+    struct phone_result r, again;
+
+    (void)state;
+    assert_int_equal(phone_check(inputs[0][0], inputs[0][1], &r), 0);
+    assert_int_equal(r.status, PHONE_VALID);
+    assert_string_equal(r.e164, "+526734567189");
+    for (size_t i = 0; i < N(inputs); i++) {
+        assert_int_equal(phone_check(inputs[i][0], inputs[i][1], &r), 0);
+        assert_int_equal(r.status, PHONE_VALID);
+        assert_int_equal(phone_check(r.e164, NULL, &again), 0);
+        assert_int_equal(again.status, PHONE_VALID);
+        assert_string_equal(again.e164, r.e164);
+        assert_string_equal(again.type, r.type);
+        assert_string_equal(again.region, r.region);
+    }
+}
+
 static void
 test_length_cap(void **state)
 {
@@ -527,6 +557,7 @@ main(void)
         cmocka_unit_test(test_prefixes_and_regions),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_length_cap),
+        cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_region_of),
