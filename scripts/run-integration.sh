@@ -2,27 +2,12 @@
 # Runs the integration suite against real servers: starts RabbitMQ,
 # PostgreSQL and the SMTP catcher under a private directory on free ports
 # (tests/servers.sh), runs pytest with Debian's python3, and stops exactly
-# what it started, whatever the outcome.
+# what it started, whatever the outcome (tests/lib/suite.sh).
 set -u
-cd "$(dirname "$0")/.."
-BUILD=${MFA_BUILD:-build}
-DIR=$(pwd)/var/test-servers-$$
-PY=/usr/bin/python3
-
-cleanup() {
-    sh tests/servers.sh stop "$DIR" >/dev/null 2>&1
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-
-if ! sh tests/servers.sh start "$DIR" >/dev/null; then
-    echo "integration: could not start the test servers (logs in $DIR)" >&2
-    exit 1
-fi
-# shellcheck disable=SC1090,SC1091
-. "$DIR/env"
-export MFA_BUILD_DIR="$(pwd)/$BUILD"
-export MFA_REPO_DIR="$(pwd)"
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=tests/lib/suite.sh
+. tests/lib/suite.sh
+suite_start integration "$(pwd)/var/test-servers-$$"
 # Prism and Twilio's OpenAPI (tests/package.json) for the SMS contract
 # tests; without them those tests are skipped, the rest still runs.
 sh scripts/npm-deps.sh ||

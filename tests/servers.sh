@@ -42,19 +42,21 @@
 set -eu
 
 PG_BIN=/usr/lib/postgresql/15/bin
-RMQ_BIN=/usr/lib/rabbitmq/bin
-PY=/usr/bin/python3
-EPMD=/usr/bin/epmd
-[ -x "$EPMD" ] || EPMD=$(command -v epmd || echo epmd)
 
 HERE=$(cd "$(dirname "$0")" && pwd -P)
 REPO=$(cd "$HERE/.." && pwd -P)
 CATCHER=$HERE/servers/smtp_catcher.py
-TIMEOUT=${MFA_SERVERS_TIMEOUT:-90}
-REG=${MFA_SERVERS_PORT_REGISTRY:-/tmp/mfa-servers-ports}
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 START_OK=1 STARTED_SMTP=0 STARTED_PG=0 STARTED_RMQ=0 STARTED_EPMD=0
+
+# alive, has_env, kill_verified, ...; the port registry; the RabbitMQ node
+# shellcheck source=tests/lib/proc.sh
+. "$HERE/lib/proc.sh"
+# shellcheck source=tests/lib/ports.sh
+. "$HERE/lib/ports.sh"
+# shellcheck source=tests/lib/rabbitmq.sh
+. "$HERE/lib/rabbitmq.sh"
 
 log() { printf 'servers.sh: %s\n' "$*" >&2; }
 die() { printf 'servers.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -65,54 +67,6 @@ usage() {
 }
 
 # ---- helpers ------------------------------------------------------------
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    _st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]
-}
-
-cmdline() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true; }
-
-# has_env PID KEY=VALUE: the process was started with exactly that variable.
-has_env() {
-    { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "$2"
-}
-
-readpid() {
-    [ -s "$1" ] || return 0
-    sed -n '1{s/[^0-9]//g;p;}' "$1" 2>/dev/null || true
-}
-
-# wait_gone PID SECONDS: 0 once the process is gone.
-wait_gone() {
-    _n=$(($2 * 10))
-    while alive "$1"; do
-        [ "$_n" -le 0 ] && return 1
-        _n=$((_n - 1))
-        sleep 0.1
-    done
-    return 0
-}
-
-# kill_verified PID: TERM, wait, KILL (callers verified the pid is ours).
-kill_verified() {
-    kill -CONT "$1" 2>/dev/null || true
-    kill -TERM "$1" 2>/dev/null || true
-    if ! wait_gone "$1" 15; then
-        log "pid $1 ignored SIGTERM, sending SIGKILL"
-        kill -KILL "$1" 2>/dev/null || true
-        wait_gone "$1" 10 || log "pid $1 still alive after SIGKILL"
-    fi
-}
-
-tail_log() {
-    [ -f "$1" ] || return 0
-    log "---- last lines of $1"
-    tail -n "${2:-25}" "$1" >&2 || true
-    log "----"
-}
 
 set_dir() {
     [ -n "${1:-}" ] || usage
@@ -130,6 +84,7 @@ set_dir() {
     fi
     R=$DIR/rabbitmq
     RHOME=$DIR/rabbitmq-home
+    EPMD_DIR=$R
     PGD=$DIR/pg
     PGDATA_DIR=$PGD/data
     SM=$DIR/smtp
@@ -201,154 +156,8 @@ EOF
 }
 
 # ---- ports --------------------------------------------------------------
-# Ports are picked below the kernel's ephemeral range (so that no outgoing
-# connection takes one while a server is restarted), tested by binding, and
-# reserved in $REG/<port> (a file naming DIR, created with O_EXCL) so two
-# copies starting at once never choose the same port. A reservation whose
-# DIR no longer lists the port in its state file, and is older than 10
-# minutes, is stale and may be taken over.
-
-portpy() {
-    "$PY" - "$@" <<'PYEOF'
-import errno, os, random, socket, sys, time
-
-cmd, reg, owner = sys.argv[1], sys.argv[2], sys.argv[3]
-args = sys.argv[4:]
-
-def bind_ok(port, relaxed=False):
-    """strict: nothing bound at all (no TIME_WAIT either);
-    relaxed: nobody listening (a server restarting on its own port)."""
-    for host in ("0.0.0.0", "127.0.0.1"):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            if relaxed:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-            if relaxed:
-                s.listen(1)
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-def owner_state_has(o, port):
-    try:
-        with open(os.path.join(o, "state")) as f:
-            return any(line.strip().split("=", 1)[-1] == str(port)
-                       for line in f)
-    except OSError:
-        return False
-
-def reserve(port):
-    path = os.path.join(reg, str(port))
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            try:
-                with open(path) as f:
-                    o = f.read().strip()
-                age = time.time() - os.stat(path).st_mtime
-            except OSError:
-                continue
-            if o == owner:
-                os.utime(path)
-                return True
-            if age < 600 or owner_state_has(o, port):
-                return False
-            try:
-                os.unlink(path)      # stale: take it over
-            except OSError:
-                return False
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(owner + "\n")
-        return True
-    return False
-
-def unreserve(port):
-    path = os.path.join(reg, str(port))
-    try:
-        with open(path) as f:
-            if f.read().strip() == owner:
-                os.unlink(path)
-    except OSError:
-        pass
-
-def candidates():
-    lo, hi = 32768, 60999
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo, hi = map(int, f.read().split())
-    except (OSError, ValueError):
-        pass
-    ranges = []
-    if lo - 1 >= 12000:
-        ranges.append((10000, lo - 1))
-    if hi + 1 <= 65000:
-        ranges.append((hi + 1, 65000))
-    if not ranges:
-        ranges.append((1024, 65000))
-    rnd = random.SystemRandom()
-    for _ in range(4000):
-        a, b = rnd.choice(ranges)
-        yield rnd.randint(a, b - 16)
-
-def pick(count):
-    """count consecutive free ports; returns the first."""
-    for p in candidates():
-        got = []
-        for q in range(p, p + count):
-            if bind_ok(q) and reserve(q):
-                got.append(q)
-            else:
-                break
-        if len(got) == count:
-            return p
-        for q in got:
-            unreserve(q)
-    sys.exit("servers.sh: no free port found")
-
-if cmd == "pick":
-    os.makedirs(reg, exist_ok=True)
-    try:
-        os.chmod(reg, 0o1777)
-    except OSError:
-        pass
-    for spec in args:          # NAME or NAME:COUNT
-        name, _, n = spec.partition(":")
-        print("%s=%d" % (name, pick(int(n or 1))))
-elif cmd == "free":            # exit 0 if every port is free to listen on
-    sys.exit(0 if all(bind_ok(int(p), relaxed=True) for p in args) else 1)
-elif cmd == "release":         # drop every reservation of owner
-    try:
-        names = os.listdir(reg)
-    except OSError:
-        names = []
-    for n in names:
-        if n.isdigit():
-            unreserve(int(n))
-elif cmd == "listening":       # exit 0 if 127.0.0.1:port accepts
-    s = socket.socket()
-    s.settimeout(1)
-    try:
-        s.connect(("127.0.0.1", int(args[0])))
-        sys.exit(0)
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PYEOF
-}
-
-pick_ports() {
-    _picked=$(portpy pick "$REG" "$DIR" "$@") || die "cannot pick free ports"
-    eval "$_picked"
-}
-
-ports_free() { portpy free "$REG" "$DIR" "$@"; }
-listening() { portpy listening "$REG" "$DIR" "$1"; }
+# Picked and reserved once per DIR through the registry of tests/lib/ports.sh
+# and kept in DIR/state, so a restart finds its server on the same port.
 
 # ensure_state: node name and ports, chosen once per DIR.
 ensure_state() {
@@ -368,7 +177,7 @@ ensure_state() {
     [ -n "$SMTP_PORT" ] || _need="$_need SMTP_PORT"
     if [ -n "$_need" ]; then
         # shellcheck disable=SC2086
-        pick_ports $_need
+        ports_pick $_need
         CTL_PORT_MAX=$((CTL_PORT_MIN + 4))
         _changed=1
     fi
@@ -401,215 +210,54 @@ repick_if_taken() {
         fi
     done
     # shellcheck disable=SC2086
-    pick_ports $_specs
+    ports_pick $_specs
     CTL_PORT_MAX=$((CTL_PORT_MIN + 4))
     save_state
 }
 
 # ---- RabbitMQ -----------------------------------------------------------
-# +sbwt none (and the dirty schedulers' too): the Erlang schedulers do not
-# spin waiting for work, which on a small machine shared with PostgreSQL
-# and the workers takes CPU they need (RabbitMQ's own advice for hosts
-# with few cores).
-
-rmq_env() {
-    env HOME="$RHOME" \
-        LC_ALL=C.UTF-8 LANG=C.UTF-8 \
-        RABBITMQ_NODENAME="$NODE" \
-        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-        RABBITMQ_NODE_PORT="$AMQP_PORT" \
-        RABBITMQ_DIST_PORT="$DIST_PORT" \
-        RABBITMQ_MNESIA_BASE="$R/mnesia" \
-        RABBITMQ_LOG_BASE="$R/log" \
-        RABBITMQ_CONFIG_FILE="$R/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$R/advanced.config" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" \
-        RABBITMQ_CONF_ENV_FILE="$R/rabbitmq-env.conf" \
-        RABBITMQ_PID_FILE="$R/rabbit.pid" \
-        RABBITMQ_CTL_DIST_PORT_MIN="$CTL_PORT_MIN" \
-        RABBITMQ_CTL_DIST_PORT_MAX="$CTL_PORT_MAX" \
-        RABBITMQ_CTL_ERL_ARGS="-start_epmd false" \
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none" \
-        ERL_EPMD_PORT="$EPMD_PORT" \
-        ERL_CRASH_DUMP="$R/log/erl_crash.dump" \
-        "$@"
-}
-
-rmqctl() { (cd "$R" && rmq_env "$RMQ_BIN/rabbitmqctl" -n "$NODE" "$@" 9>&-); }
-
-epmd_pid() {
-    _p=$(readpid "$R/epmd.pid")
-    if [ -n "$_p" ] && alive "$_p"; then
-        case " $(cmdline "$_p") " in
-            *epmd*" -port $EPMD_PORT "*) echo "$_p"; return 0 ;;
-        esac
-    fi
-    return 0
-}
-
-epmd_answers() { ERL_EPMD_PORT='' "$EPMD" -port "$EPMD_PORT" -names >/dev/null 2>&1; }
-
-start_epmd() {
-    [ -n "$(epmd_pid)" ] && return 0
-    mkdir -p "$R"
-    if epmd_answers; then
-        die "rabbitmq: an epmd not started by this DIR answers on port" \
-            "$EPMD_PORT; stop it or use 'stop --clean' and start again"
-    fi
-    (cd "$R" && exec setsid "$EPMD" -port "$EPMD_PORT" -address 127.0.0.1 \
-        >>"$R/epmd.log" 2>&1 </dev/null 9>&-) &
-    _p=$!
-    _n=50
-    while ! epmd_answers; do
-        alive "$_p" || { tail_log "$R/epmd.log"; die "epmd did not start"; }
-        [ "$_n" -le 0 ] && die "epmd on port $EPMD_PORT does not answer"
-        _n=$((_n - 1))
-        sleep 0.1
-    done
-    case " $(cmdline "$_p") " in
-        *epmd*" -port $EPMD_PORT "*) ;;
-        *) die "epmd pid $_p is not the epmd just started (?)" ;;
-    esac
-    echo "$_p" >"$R/epmd.pid"
-}
-
-stop_epmd() {
-    _p=$(epmd_pid)
-    if [ -n "$_p" ]; then
-        kill_verified "$_p"
-        log "epmd (port $EPMD_PORT) stopped"
-    fi
-    rm -f "$R/epmd.pid"
-}
-
-# rabbit_pid: the broker's beam, verified by its environment.
-rabbit_pid() {
-    _p=$(readpid "$R/rabbit.pid")
-    if [ -n "$_p" ] && alive "$_p" && has_env "$_p" "RABBITMQ_NODENAME=$NODE" \
-        && has_env "$_p" "RABBITMQ_MNESIA_BASE=$R/mnesia"; then
-        echo "$_p"
-    fi
-    return 0
-}
-
-# A beam of ours may run without a pid file (killed before writing it).
-rabbit_stray_pids() {
-    for _f in /proc/[0-9]*; do
-        _p=${_f#/proc/}
-        [ "$(cat "$_f/comm" 2>/dev/null)" = beam.smp ] || continue
-        alive "$_p" || continue
-        has_env "$_p" "RABBITMQ_MNESIA_BASE=$R/mnesia" || continue
-        has_env "$_p" "RABBITMQ_NODENAME=$NODE" || continue
-        echo "$_p"
-    done
-}
-
-write_rabbit_config() {
-    mkdir -p "$R/mnesia" "$R/log" "$RHOME"
-    chmod 700 "$RHOME"
-    if [ ! -s "$RHOME/.erlang.cookie" ]; then
-        "$PY" -c 'import secrets,string
-print("".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
-      end="")' >"$RHOME/.erlang.cookie"
-        chmod 400 "$RHOME/.erlang.cookie"
-    fi
-    cat >"$R/rabbitmq.conf" <<EOF
-# written by tests/servers.sh at each start
-listeners.tcp.default = 127.0.0.1:$AMQP_PORT
-loopback_users = none
-log.console = false
-log.file.level = info
-disk_free_limit.absolute = 50MB
-EOF
-    echo '[].' >"$R/enabled_plugins"
-    echo '[].' >"$R/advanced.config"
-    : >"$R/rabbitmq-env.conf"
-}
-
-node_registered() {
-    ERL_EPMD_PORT='' "$EPMD" -port "$EPMD_PORT" -names 2>/dev/null |
-        grep -q "^name ${NODE%@*} at port"
-}
+# The node's environment, epmd, start and wait: tests/lib/rabbitmq.sh, with
+# R, RHOME, NODE and the ports of this DIR (set_dir, load_state).
 
 start_rabbitmq() {
-    if [ -n "$(rabbit_pid)" ]; then
-        if listening "$AMQP_PORT"; then
+    if [ -n "$(rmq_pid)" ]; then
+        if ports_listening "$AMQP_PORT"; then
             log "rabbitmq: already running ($NODE, port $AMQP_PORT)"
             return 0
         fi
         log "rabbitmq: node runs but does not listen yet; waiting"
-        wait_rabbitmq
+        rmq_wait rabbitmq
         return 0
     fi
-    _stray=$(rabbit_stray_pids)
+    _stray=$(rmq_stray_pids)
     if [ -n "$_stray" ]; then
         log "rabbitmq: stopping a stray node of this DIR: $_stray"
         for _p in $_stray; do kill_verified "$_p"; done
     fi
-    if [ -z "$(epmd_pid)" ]; then
+    if [ -z "$(rmq_epmd_pid)" ]; then
         repick_if_taken rabbitmq AMQP_PORT DIST_PORT EPMD_PORT
     else
         repick_if_taken rabbitmq AMQP_PORT DIST_PORT
     fi
-    write_rabbit_config
-    [ -n "$(epmd_pid)" ] || STARTED_EPMD=1
-    start_epmd
-    rm -f "$R/rabbit.pid"
+    rmq_write_config
+    [ -n "$(rmq_epmd_pid)" ] || STARTED_EPMD=1
+    rmq_epmd_start
     STARTED_RMQ=1
     log "rabbitmq: starting $NODE on 127.0.0.1:$AMQP_PORT" \
         "(dist $DIST_PORT, epmd $EPMD_PORT)"
     RABBIT_T0=$(date +%s)
-    if ! (cd "$R" && rmq_env "$RMQ_BIN/rabbitmq-server" -detached 9>&-) \
-        >>"$R/log/start.out" 2>&1; then
-        tail_log "$R/log/start.out"
-        die "rabbitmq: rabbitmq-server -detached failed"
-    fi
+    rmq_launch rabbitmq
     RABBIT_STARTING=1
 }
 
-wait_rabbitmq() {
-    _t0=${RABBIT_T0:-$(date +%s)}
-    _logf=$R/log/$NODE.log
-    while :; do
-        _now=$(date +%s)
-        _el=$((_now - _t0))
-        _p=$(readpid "$R/rabbit.pid")
-        if [ -n "$_p" ] && ! alive "$_p"; then
-            tail_log "$_logf" 40
-            tail_log "$R/log/start.out"
-            die "rabbitmq: the node (pid $_p) died during start-up"
-        fi
-        if [ -z "$_p" ] && [ "$_el" -ge 20 ] &&
-            [ -z "$(rabbit_stray_pids)" ]; then
-            tail_log "$_logf" 40
-            tail_log "$R/log/start.out"
-            die "rabbitmq: no node process after ${_el}s"
-        fi
-        if node_registered; then
-            _left=$((TIMEOUT - _el))
-            [ "$_left" -lt 5 ] && _left=5
-            if rmqctl -q await_startup -t "$_left" \
-                >>"$R/log/await.out" 2>&1 && listening "$AMQP_PORT"; then
-                break
-            fi
-        fi
-        if [ "$_el" -ge "$TIMEOUT" ]; then
-            tail_log "$_logf" 40
-            tail_log "$R/log/await.out"
-            die "rabbitmq: not up after ${TIMEOUT}s (see $_logf)"
-        fi
-        sleep 0.5
-    done
-    RABBIT_STARTING=0
-    log "rabbitmq: up after $(($(date +%s) - _t0))s"
-}
-
+# A clean shutdown through rabbitmqctl stop (its data stays consistent for
+# the next start), signals if that fails.
 stop_rabbitmq() {
     [ -n "$NODE" ] || return 0
-    _p=$(rabbit_pid)
+    _p=$(rmq_pid)
     if [ -n "$_p" ]; then
         kill -CONT "$_p" 2>/dev/null || true
-        if [ -n "$(epmd_pid)" ] && (cd "$R" && rmq_env timeout 60 \
+        if [ -n "$(rmq_epmd_pid)" ] && (cd "$R" && rmq_env timeout 60 \
             "$RMQ_BIN/rabbitmqctl" -n "$NODE" -q stop "$R/rabbit.pid" \
             >>"$R/log/stop.out" 2>&1 9>&-)
         then
@@ -620,24 +268,17 @@ stop_rabbitmq() {
         alive "$_p" && kill_verified "$_p"
         log "rabbitmq: stopped ($NODE)"
     fi
-    for _s in $(rabbit_stray_pids); do
+    for _s in $(rmq_stray_pids); do
         log "rabbitmq: stopping stray node process $_s"
         kill_verified "$_s"
     done
     rm -f "$R/rabbit.pid"
 }
 
-kill_rabbitmq() {
-    _p=$(rabbit_pid)
-    [ -n "$_p" ] || { log "rabbitmq: not running"; return 0; }
-    kill -KILL "$_p"
-    wait_gone "$_p" 10 || true
-    rm -f "$R/rabbit.pid"
-    log "rabbitmq: killed (pid $_p)"
-}
+stop_epmd() { rmq_epmd_stop "epmd (port $EPMD_PORT) stopped"; }
 
 signal_rabbitmq() {
-    _p=$(rabbit_pid)
+    _p=$(rmq_pid)
     [ -n "$_p" ] || die "rabbitmq: not running"
     kill "-$1" "$_p"
     log "rabbitmq: sent SIG$1 to pid $_p"
@@ -653,15 +294,7 @@ pg_as() {
     fi
 }
 
-pg_pid() {
-    _p=$(readpid "$PGDATA_DIR/postmaster.pid")
-    if [ -n "$_p" ] && alive "$_p"; then
-        case " $(cmdline "$_p") " in
-            *" -D $PGDATA_DIR "*) echo "$_p" ;;
-        esac
-    fi
-    return 0
-}
+pg_pid() { pidfile_pid "$PGDATA_DIR/postmaster.pid" "* -D $PGDATA_DIR *"; }
 
 # The postgres OS user must be able to reach DIR/pg. Directories of the
 # repository (and DIR itself) get o+x; anything else is reported.
@@ -794,15 +427,7 @@ stop_postgres() {
 
 # ---- SMTP catcher -------------------------------------------------------
 
-smtp_pid() {
-    _p=$(readpid "$SM/pid")
-    if [ -n "$_p" ] && alive "$_p"; then
-        case " $(cmdline "$_p") " in
-            *smtp_catcher.py*" --dir $SM "*) echo "$_p" ;;
-        esac
-    fi
-    return 0
-}
+smtp_pid() { pidfile_pid "$SM/pid" "*smtp_catcher.py* --dir $SM *"; }
 
 start_smtp() {
     if [ -n "$(smtp_pid)" ]; then
@@ -829,7 +454,7 @@ start_smtp() {
         _n=$((_n - 1))
         sleep 0.1
     done
-    listening "$SMTP_PORT" || die "smtp: catcher does not accept connections"
+    ports_listening "$SMTP_PORT" || die "smtp: catcher does not accept connections"
 }
 
 stop_smtp() {
@@ -905,7 +530,7 @@ cmd_start() {
     start_rabbitmq          # returns while the node boots (~10 s)
     start_smtp
     start_postgres
-    [ "$RABBIT_STARTING" -eq 1 ] && wait_rabbitmq
+    [ "$RABBIT_STARTING" -eq 1 ] && rmq_wait rabbitmq "$RABBIT_T0"
     write_env
     START_OK=1
     trap - EXIT INT TERM
@@ -927,7 +552,7 @@ cmd_stop() {
 }
 
 clean_dir() {
-    portpy release "$REG" "$DIR" || true
+    ports_release
     if [ -d "$DIR" ]; then
         rm -rf "$DIR"
         log "removed $DIR"
@@ -937,8 +562,8 @@ clean_dir() {
 cmd_status() {
     need_state
     _rc=0
-    _p=$(rabbit_pid)
-    if [ -n "$_p" ] && listening "$AMQP_PORT"; then
+    _p=$(rmq_pid)
+    if [ -n "$_p" ] && ports_listening "$AMQP_PORT"; then
         _s="running (pid $_p)"
         kill -0 "$_p" 2>/dev/null && [ "$(sed 's/^.*) //' \
             "/proc/$_p/stat" | cut -c1)" = T ] && _s="PAUSED (pid $_p)"
@@ -977,7 +602,7 @@ one() {
                 start) start_rabbitmq ;;
                 restart) stop_rabbitmq; start_rabbitmq ;;
             esac
-            [ "$RABBIT_STARTING" -eq 1 ] && wait_rabbitmq ;;
+            [ "$RABBIT_STARTING" -eq 1 ] && rmq_wait rabbitmq "$RABBIT_T0" ;;
         postgres)
             case $1 in
                 stop) stop_postgres fast ;;
@@ -1026,15 +651,18 @@ case $CMD in
     start-postgres|stop-postgres|restart-postgres|\
     start-smtp|stop-smtp|restart-smtp)
         one "${CMD%%-*}" "${CMD#*-}" ;;
-    kill-rabbitmq) need_state; lock_dir; kill_rabbitmq ;;
+    kill-rabbitmq)
+        need_state
+        lock_dir
+        rmq_kill rabbitmq || log "rabbitmq: not running" ;;
     pause-rabbitmq) need_state; signal_rabbitmq STOP ;;
     resume-rabbitmq) need_state; signal_rabbitmq CONT ;;
     kill-postgres) need_state; lock_dir; stop_postgres immediate ;;
     kill-smtp) need_state; lock_dir; kill_smtp ;;
     rabbitmqctl)
         need_state
-        [ -n "$(epmd_pid)" ] || die "rabbitmq: not running (no epmd)"
-        rmqctl "$@" ;;
+        [ -n "$(rmq_epmd_pid)" ] || die "rabbitmq: not running (no epmd)"
+        rmq_tool rabbitmqctl "$@" ;;
     psql)
         need_state
         exec "$PG_BIN/psql" -X -h "$PGD" -p "$PG_PORT" -U mfa_admin -d mfa \

@@ -25,19 +25,22 @@
 # Every node shares one HOME (so one Erlang cookie) and one epmd on a
 # private port (ERL_EPMD_PORT), and each has its own node name, AMQP and
 # distribution port, mnesia and log directories. Every rabbitmqctl goes
-# through node_env, so none ever starts a system epmd on port 4369.
-# Ports are reserved in the registry tests/servers.sh uses
-# (MFA_SERVERS_PORT_REGISTRY, default /tmp/mfa-servers-ports) and listed
-# in DIR/state, so a concurrent servers.sh never picks one of them.
+# through rmq_env (tests/lib/rabbitmq.sh, as for tests/servers.sh), so
+# none ever starts a system epmd on port 4369. Ports are reserved in the
+# registry tests/servers.sh uses (tests/lib/ports.sh;
+# MFA_SERVERS_PORT_REGISTRY, default /tmp/mfa-servers-ports) and listed in
+# DIR/state, so a concurrent servers.sh never picks one of them.
 
 set -eu
 
-RMQ_BIN=/usr/lib/rabbitmq/bin
-PY=/usr/bin/python3
-EPMD=/usr/bin/epmd
-[ -x "$EPMD" ] || EPMD=$(command -v epmd || echo epmd)
-TIMEOUT=${MFA_SERVERS_TIMEOUT:-90}
-REG=${MFA_SERVERS_PORT_REGISTRY:-/tmp/mfa-servers-ports}
+# alive, kill_verified, ...; the port registry; one RabbitMQ node
+LIB=$(cd "$(dirname "$0")/../lib" && pwd -P)
+# shellcheck source=tests/lib/proc.sh
+. "$LIB/proc.sh"
+# shellcheck source=tests/lib/ports.sh
+. "$LIB/ports.sh"
+# shellcheck source=tests/lib/rabbitmq.sh
+. "$LIB/rabbitmq.sh"
 
 log() { printf 'cluster.sh: %s %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'cluster.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -45,26 +48,6 @@ die() { printf 'cluster.sh: error: %s\n' "$*" >&2; exit 1; }
 usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
     exit 2
-}
-
-alive() {
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    _st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$_st" ] && [ "$_st" != Z ] && [ "$_st" != X ]
-}
-
-has_env() {
-    { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "$2"
-}
-
-wait_gone() {
-    _n=$(($2 * 10))
-    while alive "$1"; do
-        [ "$_n" -le 0 ] && return 1
-        _n=$((_n - 1))
-        sleep 0.1
-    done
-    return 0
 }
 
 set_dir() {
@@ -75,83 +58,37 @@ set_dir() {
         *) DIR=$(pwd -P)/$1 ;;
     esac
     STATE=$DIR/state
-    HOMED=$DIR/home
+    RHOME=$DIR/home
+    EPMD_DIR=$DIR
 }
 
-# ---- ports ----------------------------------------------------------------
-# Same registry protocol as tests/servers.sh: $REG/<port> names the owning
-# DIR (created with O_EXCL); DIR/state lists the port.
-
-pick_ports() {
-    "$PY" - "$REG" "$DIR" "$1" <<'PYEOF'
-import os, random, socket, sys
-
-reg, owner, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-# prints: the first of 5 consecutive ports (rabbitmqctl's range), then
-# count single ports
-os.makedirs(reg, exist_ok=True)
-try:
-    os.chmod(reg, 0o1777)
-except OSError:
-    pass
-
-def free(port):
-    for host in ("0.0.0.0", "127.0.0.1"):
-        s = socket.socket()
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-def reserve(port):
-    try:
-        fd = os.open(os.path.join(reg, str(port)),
-                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(owner + "\n")
-    return True
-
-lo = 32768
-try:
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        lo = int(f.read().split()[0])
-except (OSError, ValueError):
-    pass
-rnd = random.SystemRandom()
-
-def block(n):
-    """n consecutive free ports, reserved."""
-    for _ in range(4000):
-        p = rnd.randint(10000, max(10001, lo - 1 - n))
-        got = []
-        for q in range(p, p + n):
-            if free(q) and reserve(q):
-                got.append(q)
-            else:
-                break
-        if len(got) == n:
-            return got
-        for q in got:
-            os.unlink(os.path.join(reg, str(q)))
-    sys.exit("cluster.sh: no free ports")
-
-# first the control range (5 consecutive), then single ports
-out = block(5)[:1] + [block(1)[0] for _ in range(count)]
-print(" ".join(map(str, out)))
-PYEOF
-}
-
-release_ports() {
-    for _f in "$REG"/*; do
-        [ -f "$_f" ] || continue
-        [ "$(cat "$_f" 2>/dev/null)" = "$DIR" ] && rm -f "$_f"
+# new_state N: names and ports of N nodes, the ports reserved in the
+# registry and each listed in DIR/state on a line of its own (what the
+# registry takes for a live reservation).
+new_state() {
+    _h=$(printf '%s' "$DIR" | md5sum | cut -c1-8)
+    _specs="CTL_PORT_MIN:5 EPMD_PORT"
+    _names=
+    _i=1
+    while [ "$_i" -le "$1" ]; do
+        _specs="$_specs AMQP_$_i DIST_$_i"
+        _names="$_names NODE_$_i=mfa-cl$_i-$_h@localhost"
+        _i=$((_i + 1))
     done
-    return 0
+    # shellcheck disable=SC2086
+    _ports=$(ports_py pick $_specs) || die "cannot pick free ports"
+    eval "$_ports"
+    {
+        echo "# written by tests/fault/cluster.sh; fixed for this DIR"
+        echo "N=$1"
+        echo "$_ports"
+        echo "CTL_PORT_MAX=$((CTL_PORT_MIN + 4))"
+        for _c in 1 2 3; do
+            echo "CTL_PORT_$((CTL_PORT_MIN + _c))=$((CTL_PORT_MIN + _c))"
+        done
+        # shellcheck disable=SC2086  # one word a node
+        printf '%s\n' $_names
+    } >"$STATE"
 }
 
 load_state() {
@@ -162,159 +99,39 @@ load_state() {
 
 # ---- one node ---------------------------------------------------------------
 
+# node_vars I: the variables of tests/lib/rabbitmq.sh for node I.
 node_vars() {
     I=$1
     if [ "$I" -lt 1 ] || [ "$I" -gt "$N" ]; then
         die "no node $I (1..$N)"
     fi
-    eval "NODE=\$NODE_$I AMQP=\$AMQP_$I DIST=\$DIST_$I"
-    ND=$DIR/node$I
+    eval "NODE=\$NODE_$I AMQP_PORT=\$AMQP_$I DIST_PORT=\$DIST_$I"
+    R=$DIR/node$I
 }
 
-node_env() {
-    env HOME="$HOMED" LC_ALL=C.UTF-8 LANG=C.UTF-8 \
-        RABBITMQ_NODENAME="$NODE" \
-        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-        RABBITMQ_NODE_PORT="$AMQP" \
-        RABBITMQ_DIST_PORT="$DIST" \
-        RABBITMQ_MNESIA_BASE="$ND/mnesia" \
-        RABBITMQ_LOG_BASE="$ND/log" \
-        RABBITMQ_CONFIG_FILE="$ND/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$ND/advanced.config" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$ND/enabled_plugins" \
-        RABBITMQ_CONF_ENV_FILE="$ND/rabbitmq-env.conf" \
-        RABBITMQ_PID_FILE="$ND/rabbit.pid" \
-        RABBITMQ_CTL_DIST_PORT_MIN="$CTL_MIN" \
-        RABBITMQ_CTL_DIST_PORT_MAX="$CTL_MAX" \
-        RABBITMQ_CTL_ERL_ARGS="-start_epmd false" \
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none" \
-        ERL_EPMD_PORT="$EPMD_PORT" \
-        ERL_CRASH_DUMP="$ND/log/erl_crash.dump" \
-        "$@"
-}
-
-ctl() { (cd "$ND" && node_env "$RMQ_BIN/rabbitmqctl" -n "$NODE" "$@"); }
-
-node_pid() {
-    _p=$(sed -n '1{s/[^0-9]//g;p;}' "$ND/rabbit.pid" 2>/dev/null || true)
-    if [ -n "$_p" ] && alive "$_p" && has_env "$_p" "RABBITMQ_NODENAME=$NODE" \
-        && has_env "$_p" "RABBITMQ_MNESIA_BASE=$ND/mnesia"; then
-        echo "$_p"
-    fi
-    return 0
-}
-
-# A beam of this node without a pid file (killed early).
-node_strays() {
-    for _f in /proc/[0-9]*; do
-        _p=${_f#/proc/}
-        [ "$(cat "$_f/comm" 2>/dev/null)" = beam.smp ] || continue
-        has_env "$_p" "RABBITMQ_MNESIA_BASE=$ND/mnesia" || continue
-        has_env "$_p" "RABBITMQ_NODENAME=$NODE" || continue
-        echo "$_p"
-    done
-}
-
-write_node_config() {
-    mkdir -p "$ND/mnesia" "$ND/log"
-    cat >"$ND/rabbitmq.conf" <<EOF
-# written by tests/fault/cluster.sh
-listeners.tcp.default = 127.0.0.1:$AMQP
-loopback_users = none
-log.console = false
-log.file.level = info
-disk_free_limit.absolute = 50MB
-EOF
-    echo '[].' >"$ND/enabled_plugins"
-    echo '[].' >"$ND/advanced.config"
-    : >"$ND/rabbitmq-env.conf"
-}
-
-listening() {
-    "$PY" -c 'import socket,sys
-s=socket.socket(); s.settimeout(1)
-sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
-}
+ctl() { rmq_tool rabbitmqctl "$@"; }
 
 launch_node() {
-    [ -n "$(node_pid)" ] && { log "node $I already runs"; return 0; }
-    for _s in $(node_strays); do kill -KILL "$_s" 2>/dev/null || true; done
-    write_node_config
-    rm -f "$ND/rabbit.pid"
-    log "node $I: starting $NODE on 127.0.0.1:$AMQP (dist $DIST)"
-    (cd "$ND" && node_env "$RMQ_BIN/rabbitmq-server" -detached) \
-        >>"$ND/log/start.out" 2>&1 || die "node $I: rabbitmq-server failed"
-}
-
-wait_node() {
-    _t0=$(date +%s)
-    while :; do
-        if ctl -q await_startup -t 10 >>"$ND/log/await.out" 2>&1 &&
-            listening "$AMQP"; then
-            break
-        fi
-        if [ $(($(date +%s) - _t0)) -ge "$TIMEOUT" ]; then
-            tail -n 30 "$ND/log/$NODE.log" >&2 2>/dev/null || true
-            die "node $I not up after ${TIMEOUT}s"
-        fi
-        sleep 0.5
-    done
-    log "node $I: up after $(($(date +%s) - _t0))s"
+    [ -n "$(rmq_pid)" ] && { log "node $I already runs"; return 0; }
+    for _s in $(rmq_stray_pids); do kill -KILL "$_s" 2>/dev/null || true; done
+    rmq_write_config
+    log "node $I: starting $NODE on 127.0.0.1:$AMQP_PORT (dist $DIST_PORT)"
+    rmq_launch "node $I"
 }
 
 # SIGTERM is RabbitMQ's clean shutdown (as rabbitmqctl stop, without
 # starting one more Erlang VM); SIGKILL after 30 s.
 stop_node() {
-    _p=$(node_pid)
+    _p=$(rmq_pid)
     if [ -n "$_p" ]; then
-        kill -TERM "$_p" 2>/dev/null || true
-        if ! wait_gone "$_p" 30; then
-            log "node $I: still up after SIGTERM; SIGKILL"
-            kill -KILL "$_p" 2>/dev/null || true
-            wait_gone "$_p" 10 || true
-        fi
+        kill_verified "$_p" 30
         log "node $I: stopped"
     fi
-    for _s in $(node_strays); do
+    for _s in $(rmq_stray_pids); do
         kill -KILL "$_s" 2>/dev/null || true
         wait_gone "$_s" 10 || true
     done
-    rm -f "$ND/rabbit.pid"
-}
-
-kill_node() {
-    _p=$(node_pid)
-    [ -n "$_p" ] || die "node $I is not running"
-    kill -KILL "$_p"
-    wait_gone "$_p" 10 || true
-    rm -f "$ND/rabbit.pid"
-    log "node $I: killed (pid $_p)"
-}
-
-# ---- epmd -------------------------------------------------------------------
-
-epmd_pid() {
-    _p=$(sed -n '1{s/[^0-9]//g;p;}' "$DIR/epmd.pid" 2>/dev/null || true)
-    if [ -n "$_p" ] && alive "$_p"; then
-        case " $(tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null) " in
-            *epmd*" -port $EPMD_PORT "*) echo "$_p" ;;
-        esac
-    fi
-    return 0
-}
-
-start_epmd() {
-    [ -n "$(epmd_pid)" ] && return 0
-    (cd "$DIR" && exec setsid "$EPMD" -port "$EPMD_PORT" -address 127.0.0.1 \
-        >>"$DIR/epmd.log" 2>&1 </dev/null) &
-    echo $! >"$DIR/epmd.pid"
-    _n=50
-    until ERL_EPMD_PORT='' "$EPMD" -port "$EPMD_PORT" -names >/dev/null 2>&1
-    do
-        [ "$_n" -le 0 ] && die "epmd on port $EPMD_PORT does not answer"
-        _n=$((_n - 1))
-        sleep 0.1
-    done
+    rm -f "$R/rabbit.pid"
 }
 
 # ---- commands ---------------------------------------------------------------
@@ -333,47 +150,12 @@ write_env() {
 }
 
 cmd_start() {
-    _want=${1:-3}
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd -P)
     set_dir "$DIR"
-    if [ ! -f "$STATE" ]; then
-        _ports=$(pick_ports $((1 + 2 * _want))) || die "no ports"
-        # shellcheck disable=SC2086
-        set -- $_ports
-        _h=$(printf '%s' "$DIR" | md5sum | cut -c1-8)
-        {
-            echo "# written by tests/fault/cluster.sh; fixed for this DIR"
-            echo "N=$_want"
-            echo "CTL_MIN=$1"
-            echo "CTL_MAX=$(($1 + 4))"
-            _c=$1
-            while [ "$_c" -le $(($1 + 4)) ]; do
-                echo "CTL_PORT_$_c=$_c"   # listed for the port registry
-                _c=$((_c + 1))
-            done
-            echo "EPMD_PORT=$2"
-            shift 2
-            _i=1
-            while [ "$_i" -le "$_want" ]; do
-                echo "NODE_$_i=mfa-cl$_i-$_h@localhost"
-                echo "AMQP_$_i=$1"
-                echo "DIST_$_i=$2"
-                shift 2
-                _i=$((_i + 1))
-            done
-        } >"$STATE"
-    fi
+    [ -f "$STATE" ] || new_state "${1:-3}"
     load_state
-    mkdir -p "$HOMED"
-    chmod 700 "$HOMED"
-    if [ ! -s "$HOMED/.erlang.cookie" ]; then
-        "$PY" -c 'import secrets,string
-print("".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
-      end="")' >"$HOMED/.erlang.cookie"
-        chmod 400 "$HOMED/.erlang.cookie"
-    fi
-    start_epmd
+    rmq_epmd_start
     _T0=$(date +%s)
     _i=1
     while [ "$_i" -le "$N" ]; do
@@ -386,7 +168,7 @@ print("".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
     _waits=
     while [ "$_i" -le "$N" ]; do
         node_vars "$_i"
-        wait_node &
+        rmq_wait "node $_i" &
         _waits="$_waits $!"
         _i=$((_i + 1))
     done
@@ -398,17 +180,17 @@ print("".join(secrets.choice(string.ascii_uppercase) for _ in range(32)),
     _i=2
     while [ "$_i" -le "$N" ]; do
         node_vars "$_i"
-        if [ -f "$ND/joined" ]; then   # a restart: it rejoined by itself
+        if [ -f "$R/joined" ]; then   # a restart: it rejoined by itself
             _i=$((_i + 1))
             continue
         fi
         log "node $_i: joining $_first"
-        ctl -q stop_app >>"$ND/log/join.out" 2>&1 || die "node $_i: stop_app"
-        ctl -q join_cluster "$_first" >>"$ND/log/join.out" 2>&1 ||
-            { tail -n 5 "$ND/log/join.out" >&2; die "node $_i: join_cluster"; }
-        ctl -q start_app >>"$ND/log/join.out" 2>&1 || die "node $_i: start_app"
-        listening "$AMQP" || wait_node
-        : >"$ND/joined"
+        ctl -q stop_app >>"$R/log/join.out" 2>&1 || die "node $_i: stop_app"
+        ctl -q join_cluster "$_first" >>"$R/log/join.out" 2>&1 ||
+            { tail -n 5 "$R/log/join.out" >&2; die "node $_i: join_cluster"; }
+        ctl -q start_app >>"$R/log/join.out" 2>&1 || die "node $_i: start_app"
+        ports_listening "$AMQP_PORT" || rmq_wait "node $_i"
+        : >"$R/joined"
         _i=$((_i + 1))
     done
     write_env
@@ -428,14 +210,10 @@ cmd_stop() {
         _i=$((_i + 1))
     done
     for _w in $_stops; do wait "$_w" || true; done
-    _p=$(epmd_pid)
-    if [ -n "$_p" ]; then
-        kill -TERM "$_p" 2>/dev/null || true
-        wait_gone "$_p" 10 || kill -KILL "$_p" 2>/dev/null || true
-    fi
-    rm -f "$DIR/epmd.pid"
+    # shellcheck disable=SC2119  # no message: cluster.sh logs its nodes only
+    rmq_epmd_stop
     if [ "$CLEAN" -eq 1 ]; then
-        release_ports
+        ports_release
         rm -rf "$DIR"
         log "removed $DIR"
     fi
@@ -461,20 +239,14 @@ case $CMD in
         node_vars "$1"
         case $CMD in
             stop-node) stop_node ;;
-            kill-node) kill_node ;;
-            start-node) start_epmd; launch_node; wait_node ;;
+            kill-node) rmq_kill "node $I" || die "node $I is not running" ;;
+            start-node) rmq_epmd_start; launch_node; rmq_wait "node $I" ;;
         esac ;;
-    rabbitmqctl)
+    rabbitmqctl|rabbitmq-queues)
         [ $# -ge 1 ] || usage
         load_state
         node_vars "$1"
         shift
-        ctl "$@" ;;
-    rabbitmq-queues)
-        [ $# -ge 1 ] || usage
-        load_state
-        node_vars "$1"
-        shift
-        (cd "$ND" && node_env "$RMQ_BIN/rabbitmq-queues" -n "$NODE" "$@") ;;
+        rmq_tool "$CMD" "$@" ;;
     *) usage ;;
 esac

@@ -9,20 +9,16 @@ pytest on this folder with Debian's /usr/bin/python3.
 Here: a fleet of worker processes that a test can SIGKILL and restart,
 with a supervisor that notices a worker that exited on its own (the
 runtime's watchdog exits to be restarted) and restarts it like systemd
-would, counting it; the scripted Twilio fake (tests/servers/twilio_fake.py)
-that a test can stop and start on the same port; readers for the SMTP
-catcher's spool and for mfa.dead.
+would, counting it; the scripted Twilio fake (tests/servers/twilio_fake.py,
+run by tests/integration/twilio_fake_client.py) that a test can stop and
+start on the same port; readers for the SMTP catcher's spool and for
+mfa.dead.
 """
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 
@@ -49,8 +45,11 @@ bin_path = integ.bin_path
 ctl = integ.ctl
 servers = integ.servers
 
-PY = "/usr/bin/python3"
-FAKE = os.path.join(REPO, "tests", "servers", "twilio_fake.py")
+# The Twilio fake's client is shared with tests/integration/test_sms.py;
+# no module of that folder has the name of one here.
+sys.path.append(os.path.dirname(_path))
+from twilio_fake_client import FAKE, TwilioFake  # noqa: E402
+
 SPOOL = os.environ.get("MFA_TEST_SMTP_SPOOL", "")
 CONTROL = os.environ.get("MFA_TEST_SMTP_CONTROL", "")
 
@@ -152,79 +151,6 @@ def make_fleet(tmp_path):
 
 
 # ---- the Twilio fake --------------------------------------------------------
-
-class TwilioFake:
-    """tests/servers/twilio_fake.py on a fixed port; what it recorded is
-    kept across a stop/start (the fake forgets it)."""
-
-    def __init__(self, tmpdir):
-        self.dir = str(tmpdir)
-        self.port = None
-        self.proc = None
-        self.kept = []
-        # (from, to) epoch seconds of each stop: a request that came in
-        # between the last read of the records and the exit is not in them
-        self.blind = []
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def start(self):
-        pf = os.path.join(self.dir, "port")
-        if os.path.exists(pf):
-            os.unlink(pf)
-        log = open(os.path.join(self.dir, "fake.log"), "ab")
-        self.proc = subprocess.Popen(
-            [PY, FAKE, "--port", str(self.port or 0), "--port-file", pf],
-            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while not os.path.exists(pf):
-            assert self.proc.poll() is None, "twilio_fake exited"
-            assert time.time() < deadline, "twilio_fake did not start"
-            time.sleep(0.05)
-        with open(pf) as f:
-            self.port = int(f.read())
-        while True:
-            try:
-                self.requests()
-                return
-            except OSError:
-                assert time.time() < deadline, "twilio_fake does not answer"
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            t = time.time()
-            snap = self.requests()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.blind.append((t, time.time()))
-            for r in snap:
-                if r["answered"] is None:   # answered, or not, after the read
-                    r["answered"] = "unknown"
-            self.kept.extend(snap)
-
-    def _post(self, path, obj):
-        req = urllib.request.Request(self.url + path, json.dumps(obj).encode(),
-                                     {"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=5).read()
-
-    def script(self, to, *answers):
-        self._post("/_fake/script", {"to": to, "answers": list(answers)})
-
-    def requests(self):
-        with urllib.request.urlopen(self.url + "/_fake/requests",
-                                    timeout=10) as r:
-            return json.loads(r.read())
-
-    def all_requests(self):
-        return self.kept + self.requests()
-
 
 AC = "AC" + "0123456789abcdef" * 2
 FROM = "+15005550006"

@@ -3,9 +3,10 @@
 # scripts/run-integration.sh: starts RabbitMQ, PostgreSQL and the SMTP
 # catcher under var/fault-servers-<pid> on free ports (tests/servers.sh),
 # runs pytest with Debian's python3 (output not captured: the tests print
-# their counts), and stops exactly what it started, whatever the outcome.
-# The cluster test starts and stops its own three-node RabbitMQ cluster
-# (tests/fault/cluster.sh) under the same directory.
+# their counts), and stops exactly what it started, whatever the outcome
+# (tests/lib/suite.sh). The cluster test starts and stops its own
+# three-node RabbitMQ cluster (tests/fault/cluster.sh) under the same
+# directory; should the run end first, the exit stops it too.
 #
 # Usage: sh tests/fault/run.sh [pytest args]   (make check-faults)
 # Knobs: MFA_FAULT_LOGINS (600), MFA_FAULT_STREAM_SECONDS (120),
@@ -14,26 +15,14 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
-BUILD=${MFA_BUILD:-build}
 DIR=$REPO/var/fault-servers-$$
-PY=/usr/bin/python3
 
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    sh tests/fault/cluster.sh stop "$DIR/cluster" --clean >/dev/null 2>&1
-    sh tests/servers.sh stop "$DIR" --clean >/dev/null 2>&1
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
+# shellcheck disable=SC2317  # called at exit (tests/lib/suite.sh)
+stop_cluster() { sh tests/fault/cluster.sh stop "$DIR/cluster" --clean; }
 
-if ! sh tests/servers.sh start "$DIR" >/dev/null; then
-    echo "faults: could not start the test servers (logs in $DIR)" >&2
-    exit 1
-fi
-# shellcheck disable=SC1090,SC1091
-. "$DIR/env"
-export MFA_BUILD_DIR="$REPO/$BUILD"
-export MFA_REPO_DIR="$REPO"
+# shellcheck source=tests/lib/suite.sh
+. tests/lib/suite.sh
+suite_start faults "$DIR" stop_cluster
 export MFA_FAULT_CLUSTER_DIR="$DIR/cluster"
 export MFA_FAULT_REPORT="$REPO/var/fault-report.json"
 "$PY" -m pytest -q -s -p no:cacheprovider --basetemp="$REPO/var/fault-logs" \

@@ -1,11 +1,11 @@
 """mfa-sms and `mfactl settings sms` against real RabbitMQ and PostgreSQL,
 a scripted fake Twilio and Stoplight Prism serving Twilio's own OpenAPI.
 
-- tests/servers/twilio_fake.py is started here (module fixture) on a free
-  port: it records every request (read back: the code arrived, the
-  ValidityPeriod, the auth) and answers what a test scripts per To number
-  (429, 5xx, 4xx with Twilio codes, 401, slow answers); stopping it is the
-  "connection refused" case.
+- tests/servers/twilio_fake.py is started here (module fixture, with
+  twilio_fake_client.py) on a free port: it records every request (read
+  back: the code arrived, the ValidityPeriod, the auth) and answers what a
+  test scripts per To number (429, 5xx, 4xx with Twilio codes, 401, slow
+  answers); stopping it is the "connection refused" case.
 - Prism (tests/package.json, installed by scripts/npm-deps.sh) checks our
   requests against Twilio's OpenAPI description of the 2010 API; its tests
   skip when the npm tools are missing.
@@ -23,7 +23,6 @@ import random
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 import urllib.error
@@ -36,11 +35,10 @@ import pytest
 
 from conftest import REPO, Db, bin_path, ctl, dsn_as, envelope
 from mfa_crypto import seal_code, sodium
+from twilio_fake_client import TwilioFake
 
 pytestmark = pytest.mark.skipif(sodium is None, reason="python3-nacl missing")
 
-PY = "/usr/bin/python3"
-FAKE = os.path.join(REPO, "tests", "servers", "twilio_fake.py")
 PRISM = os.path.join(REPO, "tests", "node_modules", ".bin", "prism")
 SPEC = os.path.join(REPO, "tests", "node_modules", "@twilio", "cli-core",
                     "src", "services", "twilio-api", "twilio_api_v2010.json")
@@ -60,13 +58,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, timeout=90, proc=None, ctx=None):
+def wait_http(url, timeout=90, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise AssertionError("%s exited early" % url)
         try:
-            urllib.request.urlopen(url, timeout=2, context=ctx)
+            urllib.request.urlopen(url, timeout=2)
             return
         except urllib.error.HTTPError:
             return  # it answers
@@ -75,66 +73,9 @@ def wait_http(url, timeout=90, proc=None, ctx=None):
     raise AssertionError("%s not up" % url)
 
 
-class Fake:
-    def __init__(self, tmpdir, tls=None):
-        self.dir = str(tmpdir)
-        self.port = None
-        self.proc = None
-        self.tls = tls  # (key.pem, cert.pem): HTTPS for "localhost"
-        self.ctx = ssl.create_default_context(cafile=tls[1]) if tls else None
-
-    @property
-    def url(self):
-        if self.tls:
-            return "https://localhost:%d" % self.port
-        return "http://127.0.0.1:%d" % self.port
-
-    def start(self, port=None):
-        pf = os.path.join(self.dir, "port")
-        if os.path.exists(pf):
-            os.unlink(pf)
-        self.log = open(os.path.join(self.dir, "fake.log"), "ab")
-        tls = ["--tls-key", self.tls[0], "--tls-cert", self.tls[1]] \
-            if self.tls else []
-        self.proc = subprocess.Popen(
-            [PY, FAKE, "--port", str(port or 0), "--port-file", pf, *tls],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while not os.path.exists(pf):
-            assert self.proc.poll() is None, "twilio_fake exited"
-            assert time.time() < deadline, "twilio_fake did not start"
-            time.sleep(0.05)
-        with open(pf) as f:
-            self.port = int(f.read())
-        wait_http(self.url + "/_fake/requests", 20, self.proc, self.ctx)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def _post(self, path, obj):
-        req = urllib.request.Request(self.url + path, json.dumps(obj).encode(),
-                                     {"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=5, context=self.ctx).read()
-
-    def script(self, to, *answers):
-        self._post("/_fake/script", {"to": to, "answers": list(answers)})
-
-    def requests(self, to=None):
-        q = "?to=" + urllib.request.quote(to) if to else ""
-        with urllib.request.urlopen(self.url + "/_fake/requests" + q,
-                                    timeout=5, context=self.ctx) as r:
-            return json.loads(r.read())
-
-
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory):
-    f = Fake(tmp_path_factory.mktemp("twilio-fake"))
+    f = TwilioFake(tmp_path_factory.mktemp("twilio-fake"))
     f.start()
     yield f
     f.stop()
@@ -539,7 +480,6 @@ def test_429_then_sent(workers, bus, db, fake, sms_settings):
 def test_connection_refused_then_sent(workers, bus, db, fake, sms_settings):
     start_sms(workers, fake, MFA_RETRY_DELAYS_SECONDS="2,2,2")
     phone, cid, lid, did, exp = one_user_code(db)
-    port = fake.port
     fake.stop()
     try:
         dispatch(bus, cid, lid, did, exp, new_code())
@@ -551,7 +491,7 @@ def test_connection_refused_then_sent(workers, bus, db, fake, sms_settings):
         assert row["status"] == "queued" and not row["possible_duplicate"]
         assert "onnect" in row["last_error"]
     finally:
-        fake.start(port)
+        fake.start()            # on the same port
     row = wait_delivery(db, did, "sent")
     assert row["attempts"] >= 2 and not row["possible_duplicate"]
     assert len(fake.requests(phone)) == 1
@@ -762,7 +702,7 @@ def tls_fake(tmp_path_factory):
                     "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"],
                    check=True, capture_output=True)
-    f = Fake(d, tls=(key, crt))
+    f = TwilioFake(d, tls=(key, crt))
     f.start()
     yield f
     f.stop()
