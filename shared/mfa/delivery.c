@@ -59,8 +59,8 @@ delivery_true(const char *v)
 
 /* The delivery columns of a row at col: DELIVERY_FACTS_COLS' first six,
  * or SQL_DELIVERY_LOCK's. */
-static int
-delivery_read(const PGresult *res, int row, int col, struct delivery *out)
+int
+delivery_from_row(const PGresult *res, int row, int col, struct delivery *out)
 {
     memset(out, 0, sizeof(*out));
     if (db_get(res, row, col) == NULL)
@@ -84,19 +84,12 @@ delivery_get_locked(struct db *db, const char *delivery_id,
     PGresult *res = db_query(db, SQL_DELIVERY_LOCK, 1, p);
     int rc;
 
+    memset(out, 0, sizeof(*out));
     if (res == NULL)
         return -1;
-    rc = PQntuples(res) == 1 ? delivery_read(res, 0, 0, out) : 0;
-    if (rc == 0)
-        memset(out, 0, sizeof(*out));
+    rc = PQntuples(res) == 1 ? delivery_from_row(res, 0, 0, out) : 0;
     PQclear(res);
     return rc;
-}
-
-int
-delivery_from_row(const PGresult *res, int row, int col, struct delivery *out)
-{
-    return delivery_read(res, row, col, out);
 }
 
 int

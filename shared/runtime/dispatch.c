@@ -25,12 +25,27 @@
 #include <string.h>
 #include <strings.h>
 
+/* A handlers' read: its statement, its parameters, and (the batch's)
+ * its rows. */
+struct dispatch_read {
+    const char *sql;
+    PGresult *rows;
+    struct buf dids, cids;
+    const char *p[2];
+    int has_params;
+};
+
+/* The worker's batch read (dispatch_setup, the batch hooks). */
+static struct dispatch_read dispatch_batch;
+
 int
 dispatch_setup(const struct mfa_config *cfg, const struct tmpl_file *files,
-               size_t nfiles, struct tmpl_set **tmpl, struct curlm **curlm)
+               size_t nfiles, const char *read_sql, struct tmpl_set **tmpl,
+               struct curlm **curlm)
 {
     char err[512];
 
+    dispatch_batch.sql = read_sql;
     *curlm = NULL;
     *tmpl = tmpl_load(cfg->templates.dir, cfg->templates.default_locale, files,
                       nfiles, err, sizeof(err));
@@ -117,6 +132,8 @@ dispatch_read_stmt(struct dispatch_read *rd, struct job *const *jobs, size_t n,
 static void
 dispatch_read_clear(struct dispatch_read *rd)
 {
+    PQclear(rd->rows);
+    rd->rows = NULL;
     if (rd->has_params) {
         buf_free(&rd->dids);
         buf_free(&rd->cids);
@@ -125,24 +142,25 @@ dispatch_read_clear(struct dispatch_read *rd)
 }
 
 int
-dispatch_batch_read(struct dispatch_read *rd, struct job *const *jobs, size_t n,
+dispatch_batch_read(struct worker *w, struct job *const *jobs, size_t n,
                     struct db_stmt *st)
 {
-    return dispatch_read_stmt(rd, jobs, n, st);
+    (void)w;
+    return dispatch_read_stmt(&dispatch_batch, jobs, n, st);
 }
 
 void
-dispatch_batch_result(struct dispatch_read *rd, PGresult *res)
+dispatch_batch_result(struct worker *w, PGresult *res)
 {
-    rd->batch = res;
+    (void)w;
+    dispatch_batch.rows = res;
 }
 
 void
-dispatch_batch_done(struct dispatch_read *rd)
+dispatch_batch_done(struct worker *w)
 {
-    PQclear(rd->batch);
-    rd->batch = NULL;
-    dispatch_read_clear(rd);
+    (void)w;
+    dispatch_read_clear(&dispatch_batch);
 }
 
 /* res's row for did and cid, or -1. */
@@ -159,10 +177,9 @@ dispatch_row(const PGresult *res, const char *did, const char *cid)
 /* The job's row: the batch's, or read now (one statement). 0, or -1 with
  * the job failed. */
 static int
-dispatch_facts(struct job *job, struct dispatch_read *rd,
-               struct dispatch_facts *f)
+dispatch_facts(struct job *job, struct dispatch_facts *f)
 {
-    struct dispatch_read one = {.sql = rd->sql};
+    struct dispatch_read one = {.sql = dispatch_batch.sql};
     struct job *const jobs[1] = {job};
     const char *did, *cid;
     struct db_stmt st;
@@ -172,9 +189,9 @@ dispatch_facts(struct job *job, struct dispatch_read *rd,
         job_fail(job, "not a dispatch job");
         return -1;
     }
-    f->row = dispatch_row(rd->batch, did, cid);
+    f->row = dispatch_row(dispatch_batch.rows, did, cid);
     if (f->row >= 0) {
-        f->res = rd->batch;
+        f->res = dispatch_batch.rows;
         return 0;
     }
     /* Not read with the batch (the careful way): read it now. */
@@ -237,8 +254,7 @@ dispatch_check(struct job *job, const struct dispatch_target *t,
 
 int
 dispatch_start(struct job *job, const struct dispatch_target *t,
-               struct dispatch_read *rd, struct dispatch_facts *f,
-               const char *what, enum mfa_verdict *v)
+               struct dispatch_facts *f, const char *what, enum mfa_verdict *v)
 {
     const struct envelope *ev = job_event(job);
 
@@ -250,7 +266,7 @@ dispatch_start(struct job *job, const struct dispatch_target *t,
         *v = MFA_REJECT;
         return -1;
     }
-    if (dispatch_facts(job, rd, f) != 0) {
+    if (dispatch_facts(job, f) != 0) {
         *v = MFA_RETRY;
         return -1;
     }
@@ -329,6 +345,21 @@ dispatch_final_before(const struct dispatch_target *t)
     log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
            "delivery_id", t->delivery_id, NULL);
     return MFA_OK;
+}
+
+int
+dispatch_attempt(struct job *job, const struct dispatch_target *t,
+                 const char *reason, int ambiguous, long *attempts,
+                 enum mfa_verdict *v)
+{
+    int rc = delivery_attempt(job_db(job), t->delivery_id, reason, ambiguous,
+                              attempts);
+
+    if (rc < 0)
+        *v = dispatch_db_fail(job);
+    else if (rc == 0)
+        *v = dispatch_final_before(t);
+    return rc;
 }
 
 enum mfa_verdict

@@ -37,12 +37,13 @@ struct dispatch_target {
 /*
  * A dispatch worker's start-up (its init hook): loads the templates it
  * declares (files, from templates.dir: a missing file or placeholder is
- * logged naming the file) and creates the curl multi handle that drives
- * its provider I/O. 0, or -1 logged with nothing left allocated.
+ * logged naming the file), creates the curl multi handle that drives its
+ * provider I/O and keeps read_sql, its handlers' read (DISPATCH_READ_SQL
+ * below, a static string). 0, or -1 logged with nothing left allocated.
  */
 int dispatch_setup(const struct mfa_config *cfg, const struct tmpl_file *files,
-                   size_t nfiles, struct tmpl_set **tmpl, struct curlm **curlm)
-    __attribute__((warn_unused_result));
+                   size_t nfiles, const char *read_sql, struct tmpl_set **tmpl,
+                   struct curlm **curlm) __attribute__((warn_unused_result));
 
 /* A failed statement: RETRY with the database's message. Call it right
  * after the failure so the runtime sees the error class. */
@@ -67,21 +68,14 @@ void dispatch_detail_add(struct json_object *d, const char *key,
 #define DISPATCH_COL_DELIVERY 2
 #define DISPATCH_COL_USER (2 + DELIVERY_FACTS_NCOLS)
 
-/* A worker's reader: its statement, and what the batch read found. */
-struct dispatch_read {
-    const char *sql; /* DISPATCH_READ_SQL(...) */
-    PGresult *batch; /* the batch's rows; NULL between batches */
-    struct buf dids, cids;
-    const char *p[2];
-    int has_params;
-};
-
-/* The worker_spec batch hooks, over the worker's reader: the statement
- * for the batch's dispatch jobs, its result, and the end of the batch. */
-int dispatch_batch_read(struct dispatch_read *rd, struct job *const *jobs,
-                        size_t n, struct db_stmt *st);
-void dispatch_batch_result(struct dispatch_read *rd, PGresult *res);
-void dispatch_batch_done(struct dispatch_read *rd);
+/* worker_spec's batch hooks for a dispatch worker (the statement
+ * dispatch_setup was given, for the batch's handler jobs; its rows; the
+ * end of the batch). The runtime runs one batch at a time, so the rows
+ * live here until batch_done. */
+int dispatch_batch_read(struct worker *w, struct job *const *jobs, size_t n,
+                        struct db_stmt *st);
+void dispatch_batch_result(struct worker *w, PGresult *res);
+void dispatch_batch_done(struct worker *w);
 
 /* A job's row of facts: res (not the caller's to clear) and row. */
 struct dispatch_facts {
@@ -102,9 +96,8 @@ void dispatch_facts_free(struct dispatch_facts *f);
  * e.g. "an SMS code"; the database: RETRY).
  */
 int dispatch_start(struct job *job, const struct dispatch_target *t,
-                   struct dispatch_read *rd, struct dispatch_facts *f,
-                   const char *what, enum mfa_verdict *v)
-    __attribute__((warn_unused_result));
+                   struct dispatch_facts *f, const char *what,
+                   enum mfa_verdict *v) __attribute__((warn_unused_result));
 
 /*
  * A dispatch.code's code: 1 alive (code filled); 0 must not go out,
@@ -130,6 +123,16 @@ int dispatch_audit(struct job *job, const struct dispatch_target *t,
 void dispatch_result(struct job *job, const struct dispatch_target *t,
                      const char *what, const char *error,
                      const char *provider_id);
+
+/*
+ * A provider attempt that will be retried (mfa/delivery.h's
+ * delivery_attempt, the new count in *attempts when given): 1 recorded;
+ * 0 the delivery ended meanwhile (logged, *v = MFA_OK, nothing more to
+ * record); -1 database error (*v its verdict).
+ */
+int dispatch_attempt(struct job *job, const struct dispatch_target *t,
+                     const char *reason, int ambiguous, long *attempts,
+                     enum mfa_verdict *v) __attribute__((warn_unused_result));
 
 /*
  * Not sent and never will be ("dropped"), or failed for good ("failed"):

@@ -23,9 +23,8 @@ struct email_state {
     struct curlm *curlm;
     struct smtp_pool *pool;
     struct tmpl_set *tmpl;
-    struct dispatch_read read; /* the handlers' batch read (store.c) */
-    int ncurl;                 /* pollfds of curlm in the last poll_fill */
-    int closing;               /* fini: completions only clean up */
+    int ncurl;   /* pollfds of curlm in the last poll_fill */
+    int closing; /* fini: completions only clean up */
 };
 
 /* worker_spec hooks (handler.c). */
@@ -36,11 +35,6 @@ int email_poll_fill(struct worker *w, struct pollfd *fds, int max,
                     int *timeout_ms);
 void email_poll_run(struct worker *w, struct pollfd *fds, int n);
 int email_inflight(struct worker *w);
-/* worker_spec batch hooks: the dispatch read (store.c). */
-int email_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                     struct db_stmt *st);
-void email_batch_result(struct worker *w, PGresult *res);
-void email_batch_done(struct worker *w);
 
 /* What one message says and to whom (compose.c). */
 struct email_content {

@@ -205,7 +205,7 @@ email_code(struct job *job)
     int rc;
 
     memset(&user, 0, sizeof(user));
-    if (dispatch_start(job, &t, &st->read, &f, "an email code", &v) <= 0)
+    if (dispatch_start(job, &t, &f, "an email code", &v) <= 0)
         goto out;
     rc = dispatch_code_alive(job, &t, &f, st->cfg->codes.min_remaining_seconds,
                              &code, &v);
@@ -236,7 +236,6 @@ email_notice(struct job *job)
     const struct envelope *ev = job_event(job);
     const char *did = ev->u.dispatch_notice.delivery_id;
     const char *cid = ev->u.dispatch_notice.contact_id;
-    struct email_state *st = worker_state(job_worker(job));
     struct dispatch_target t = email_target(1, did, NULL, cid, NULL);
     struct dispatch_facts f;
     struct email_content c;
@@ -244,7 +243,7 @@ email_notice(struct job *job)
     enum mfa_verdict v;
     int rc;
 
-    rc = dispatch_start(job, &t, &st->read, &f, "an email notice", &v);
+    rc = dispatch_start(job, &t, &f, "an email notice", &v);
     dispatch_facts_free(&f);
     if (rc <= 0)
         return v;
@@ -296,15 +295,10 @@ email_tempfail(struct job *job, struct email_job *ej,
     const char *text = ej->res.text;
     char reason[400];
     long attempts = 0;
-    int rc = delivery_attempt(job_db(job), ej->delivery_id, text, 0, &attempts);
+    enum mfa_verdict v;
 
-    if (rc < 0)
-        return dispatch_db_fail(job);
-    if (rc == 0) {
-        log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
-               "delivery_id", ej->delivery_id, NULL);
-        return MFA_OK;
-    }
+    if (dispatch_attempt(job, t, text, 0, &attempts, &v) <= 0)
+        return v;
     if (job_last_attempt(job)) {
         /* attempts counts this one already: attempted = 0 below. */
         snprintf(reason, sizeof(reason), "%s (gave up after %ld attempts)",

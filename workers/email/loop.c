@@ -30,9 +30,8 @@ email_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
-    st->read.sql = store_read_sql;
     if (dispatch_setup(cfg, mail_template_files, mail_template_nfiles,
-                       &st->tmpl, &st->curlm) != 0)
+                       store_read_sql, &st->tmpl, &st->curlm) != 0)
         goto fail;
     st->pool = smtp_pool_new(&cfg->smtp, st->curlm, err, sizeof(err));
     if (st->pool == NULL) {

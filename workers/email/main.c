@@ -24,9 +24,9 @@ main(int argc, char **argv)
         .inflight = email_inflight,
         .data_free = free,
         .batch_max = 50,
-        .batch_read = email_batch_read,
-        .batch_result = email_batch_result,
-        .batch_done = email_batch_done,
+        .batch_read = dispatch_batch_read,
+        .batch_result = dispatch_batch_result,
+        .batch_done = dispatch_batch_done,
     };
 
     return worker_main(argc, argv, &spec);

@@ -4,7 +4,7 @@
  *
  * The read is shared/runtime/dispatch.c's (the delivery, its code and
  * login, for a whole batch in one statement before the BEGIN); this
- * file adds the user's columns and the worker_spec batch hooks (main.c).
+ * file adds the user's columns (store_read_sql, given to dispatch_setup).
  * The delivery and code rows are shared/mfa/delivery.c's, audit rows
  * shared/mfa/audit.c's.
  *
@@ -12,7 +12,6 @@
  * never logged from here; the copies are wiped when freed.
  */
 #include "store.h"
-#include "email.h"
 #include "util/xalloc.h"
 
 #include <stdlib.h>
@@ -71,29 +70,4 @@ store_user_free(struct store_user *u)
     store_wipe_free(u->display_name);
     store_wipe_free(u->locale);
     memset(u, 0, sizeof(*u));
-}
-
-int
-email_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                 struct db_stmt *st)
-{
-    struct email_state *es = worker_state(w);
-
-    return dispatch_batch_read(&es->read, jobs, n, st);
-}
-
-void
-email_batch_result(struct worker *w, PGresult *res)
-{
-    struct email_state *es = worker_state(w);
-
-    dispatch_batch_result(&es->read, res);
-}
-
-void
-email_batch_done(struct worker *w)
-{
-    struct email_state *es = worker_state(w);
-
-    dispatch_batch_done(&es->read);
 }

@@ -162,7 +162,7 @@ sms_code(struct job *job)
     int rc;
 
     memset(&user, 0, sizeof(user));
-    if (dispatch_start(job, &t, &st->read, &f, "an SMS code", &v) <= 0)
+    if (dispatch_start(job, &t, &f, "an SMS code", &v) <= 0)
         goto out;
     if (sms_in_flight(st, did)) {
         /* A redelivery while the first copy still waits for Twilio (the
@@ -286,17 +286,12 @@ sms_block_if_needed(struct job *job, struct sms_job *sj)
 static enum mfa_verdict
 sms_again(struct job *job, struct sms_job *sj, int ambiguous)
 {
-    int rc = delivery_attempt(job_db(job), sj->delivery_id, sj->res.text,
-                              ambiguous, NULL);
+    struct dispatch_target t = sms_job_target(sj);
+    enum mfa_verdict v;
     char ra[24];
 
-    if (rc < 0)
-        return dispatch_db_fail(job);
-    if (rc == 0) {
-        log_kv(LOGL_WARN, "delivery final meanwhile; outcome not recorded",
-               "delivery_id", sj->delivery_id, NULL);
-        return MFA_OK;
-    }
+    if (dispatch_attempt(job, &t, sj->res.text, ambiguous, NULL, &v) <= 0)
+        return v;
     snprintf(ra, sizeof(ra), "%ld", sj->res.retry_after);
     job_fail(job, "%s", sj->res.text);
     job_keep_effects(job);

@@ -230,9 +230,8 @@ sms_init(struct worker *w)
 
     st->cfg = cfg;
     st->keys = worker_keys(w);
-    st->read.sql = store_read_sql;
-    if (dispatch_setup(cfg, sms_template_files, sms_template_nfiles, &st->tmpl,
-                       &st->curlm) != 0)
+    if (dispatch_setup(cfg, sms_template_files, sms_template_nfiles,
+                       store_read_sql, &st->tmpl, &st->curlm) != 0)
         goto fail;
     /* The longest code, the longest life a code can have, the WebOTP
      * line: if that fits one segment, every real message does. */

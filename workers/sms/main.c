@@ -30,9 +30,9 @@ main(int argc, char **argv)
         .inflight = sms_inflight,
         .data_free = sms_data_free,
         .batch_max = 50,
-        .batch_read = sms_batch_read,
-        .batch_result = sms_batch_result,
-        .batch_done = sms_batch_done,
+        .batch_read = dispatch_batch_read,
+        .batch_result = dispatch_batch_result,
+        .batch_done = dispatch_batch_done,
     };
 
     return worker_main(argc, argv, &spec);

@@ -33,7 +33,6 @@ struct sms_state {
     struct curlm *curlm;
     struct tmpl_set *tmpl;
     struct sms_settings_cache settings; /* checks of the last good row */
-    struct dispatch_read read;          /* the handlers' batch read (store.c) */
     CURL **idle; /* easy handles not in use (their connections
                     stay in the multi handle's cache) */
     int nidle;
@@ -72,11 +71,6 @@ int sms_poll_fill(struct worker *w, struct pollfd *fds, int max,
                   int *timeout_ms);
 void sms_poll_run(struct worker *w, struct pollfd *fds, int n);
 int sms_inflight(struct worker *w);
-/* worker_spec batch hooks: the dispatch read (store.c). */
-int sms_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                   struct db_stmt *st);
-void sms_batch_result(struct worker *w, PGresult *res);
-void sms_batch_done(struct worker *w);
 
 /* loop.c, for handler.c */
 

@@ -3,8 +3,8 @@
  *
  * The handler's read is shared/runtime/dispatch.c's (the delivery, its
  * code and login, for a whole batch in one statement before the BEGIN);
- * this file adds the user's columns and the SMS settings row to
- * it, and the worker_spec batch hooks (main.c). The completion blocks a
+ * this file adds the user's columns and the SMS settings row to it
+ * (store_read_sql, given to dispatch_setup). The completion blocks a
  * number Twilio refused, on the job's connection inside the runtime's
  * transaction. The delivery and code rows are
  * shared/mfa/delivery.c's, audit rows shared/mfa/audit.c's.
@@ -14,7 +14,6 @@
  * sms_settings_use opens into it.
  */
 #include "store.h"
-#include "sms.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,29 +72,4 @@ store_block_phone(struct db *db, const char *contact_id, const char *phone,
     const char *p[3] = {contact_id, phone, why};
 
     return db_exec(db, SQL_BLOCK, 3, p);
-}
-
-int
-sms_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-               struct db_stmt *st)
-{
-    struct sms_state *ss = worker_state(w);
-
-    return dispatch_batch_read(&ss->read, jobs, n, st);
-}
-
-void
-sms_batch_result(struct worker *w, PGresult *res)
-{
-    struct sms_state *ss = worker_state(w);
-
-    dispatch_batch_result(&ss->read, res);
-}
-
-void
-sms_batch_done(struct worker *w)
-{
-    struct sms_state *ss = worker_state(w);
-
-    dispatch_batch_done(&ss->read);
 }
