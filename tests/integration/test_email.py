@@ -142,6 +142,18 @@ def dispatch_code(bus, contact_id, lid, did, expires, code="482913",
     }, event_id)
 
 
+def wait_smtp_log(start, text, timeout=10):
+    """Waits for text in the SMTP catcher's log after offset start (the
+    size it had before the send); says whether it came."""
+    deadline, seen = time.time() + timeout, ""
+    with open(SMTP_LOG) as f:
+        f.seek(start)
+        while time.time() < deadline and text not in seen:
+            seen += f.read()
+            time.sleep(0.05)
+    return text in seen
+
+
 def delivery(db, did):
     return db.one("SELECT * FROM mfa.deliveries WHERE delivery_id = %s", did)
 
@@ -309,14 +321,7 @@ def test_hanging_server_holds_up_nothing_else(workers, bus, db):
     lid_f, did_f, exp_f = make_code(db, cid_f)
     start = os.path.getsize(SMTP_LOG)
     dispatch_code(bus, cid_s, lid_s, did_s, exp_s)
-    deadline = time.time() + 10
-    seen = ""
-    with open(SMTP_LOG) as f:
-        f.seek(start)
-        while time.time() < deadline and "inject hang" not in seen:
-            seen += f.read()
-            time.sleep(0.05)
-    assert "inject hang" in seen           # the slow one is stuck in DATA
+    assert wait_smtp_log(start, "inject hang")  # the slow one is stuck in DATA
     dispatch_code(bus, cid_f, lid_f, did_f, exp_f)
     wait_delivery(db, did_f, "sent")
     row = delivery(db, did_s)
@@ -335,12 +340,7 @@ def test_sigterm_finishes_the_send_in_flight(workers, bus, db):
     lid, did, exp = make_code(db, cid)
     start = os.path.getsize(SMTP_LOG)
     dispatch_code(bus, cid, lid, did, exp)
-    deadline, seen = time.time() + 10, ""
-    with open(SMTP_LOG) as f:
-        f.seek(start)
-        while time.time() < deadline and "inject delay_ms" not in seen:
-            seen += f.read()
-            time.sleep(0.05)
+    wait_smtp_log(start, "inject delay_ms")
     assert w.stop() == 0                   # waited for the reply, then left
     row = delivery(db, did)
     assert row["status"] == "sent" and row["attempts"] == 1
@@ -454,13 +454,7 @@ def test_delivery_final_meanwhile_gets_nothing_more(workers, bus, db):
     lid, did, exp = make_code(db, cid)
     start = os.path.getsize(SMTP_LOG)
     dispatch_code(bus, cid, lid, did, exp)
-    deadline, seen = time.time() + 10, ""
-    with open(SMTP_LOG) as f:
-        f.seek(start)
-        while time.time() < deadline and "inject delay_ms" not in seen:
-            seen += f.read()
-            time.sleep(0.05)
-    assert "inject delay_ms" in seen
+    assert wait_smtp_log(start, "inject delay_ms")
     db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
                "last_error = 'test: ended elsewhere', finished_at = now() "
                "WHERE delivery_id = %s", did)
