@@ -521,15 +521,19 @@ class Context(CostMixin):
             self.stop_proc(p)
         self.details["bare_latency"] = res
 
+    def start_b_workers(self):
+        """Processes B live to the end: their RSS covers every later event."""
+        if getattr(self, "codes_w", None) is None and self.have("mfa-codes"):
+            self.codes_w = self.start_worker("mfa-codes", tag="B")
+            self.codes_inbox0 = self.db.inbox("mfa-codes")
+        if getattr(self, "email_w", None) is None and self.have("mfa-email"):
+            self.email_w = self.start_worker("mfa-email", tag="B")
+
     def phase_codes_latency(self):
         if not getattr(self, "max_ls", None) or not os.path.exists(
                 self.tool["client"]):
             return
-        # Process B lives to the end: its RSS covers every later event.
-        self.codes_w = self.start_worker("mfa-codes", tag="B")
-        self.codes_inbox0 = self.db.inbox("mfa-codes")
-        if self.have("mfa-email"):
-            self.email_w = self.start_worker("mfa-email", tag="B")
+        self.start_b_workers()
         rates = [("half", self.max_ls / 2.0), ("max", self.max_ls)]
         mk = lambda n: self.login_started_events(n)[0]  # noqa: E731
         self.details["login_started_latency"] = self.latency_series(
@@ -551,6 +555,7 @@ class Context(CostMixin):
         return logins
 
     def phase_e2e(self):
+        self.start_b_workers()  # when run alone (--only e2e)
         if not (getattr(self, "codes_w", None) and getattr(self, "email_w", None)):
             self.notes.append("end-to-end not available (needs mfa-codes, "
                               "mfa-email and the producer library)")

@@ -40,6 +40,8 @@ struct sink_conn {
     char code[16];
     char buf[SINK_LINE * 4];
     size_t len;
+    char out[1024]; /* replies to the commands of one read */
+    size_t outlen;
 };
 
 static volatile sig_atomic_t sink_stop;
@@ -62,12 +64,12 @@ sink_now_us(void)
 }
 
 static int
-sink_send(struct sink_conn *c, const char *s)
+sink_flush(struct sink_conn *c)
 {
-    size_t n = strlen(s), off = 0;
+    size_t off = 0;
 
-    while (off < n) {
-        ssize_t w = write(c->fd, s + off, n - off);
+    while (off < c->outlen) {
+        ssize_t w = write(c->fd, c->out + off, c->outlen - off);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -75,6 +77,24 @@ sink_send(struct sink_conn *c, const char *s)
             return -1;
         off += (size_t)w;
     }
+    c->outlen = 0;
+    return 0;
+}
+
+/* Replies are written once every command of a read has its own, as
+ * Postfix does for pipelined commands (RFC 2920): one write per round
+ * trip, not one per reply (those would wait on Nagle and delayed ACKs). */
+static int
+sink_send(struct sink_conn *c, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (c->outlen + n > sizeof(c->out) && sink_flush(c) != 0)
+        return -1;
+    if (n > sizeof(c->out))
+        return -1;
+    memcpy(c->out + c->outlen, s, n);
+    c->outlen += n;
     return 0;
 }
 
@@ -168,10 +188,14 @@ sink_read(struct sink_conn *c)
         *nl = '\0';
         if (nl > start && nl[-1] == '\r')
             nl[-1] = '\0';
-        if (sink_line(c, start) != 0)
+        if (sink_line(c, start) != 0) {
+            sink_flush(c); /* a goodbye */
             return -1;
+        }
         start = nl + 1;
     }
+    if (sink_flush(c) != 0)
+        return -1;
     c->len -= (size_t)(start - c->buf);
     memmove(c->buf, start, c->len);
     if (c->len == sizeof(c->buf) - 1)
@@ -257,7 +281,8 @@ main(int argc, char **argv)
             } else if (cfd >= 0) {
                 memset(&conns[i], 0, sizeof(conns[i]));
                 conns[i].fd = cfd;
-                if (sink_send(&conns[i], "220 bench-sink ESMTP\r\n") != 0) {
+                if (sink_send(&conns[i], "220 bench-sink ESMTP\r\n") != 0 ||
+                    sink_flush(&conns[i]) != 0) {
                     close(cfd);
                     conns[i].fd = -1;
                 }

@@ -2,7 +2,8 @@
  * batch_tx.c - the transaction of a batch: inbox rows, handlers, outputs.
  *
  * The fast way, taken first: the batch's reads (below) in one round trip;
- * BEGIN, sent with the first statement after them; the handlers run back
+ * BEGIN, sent with the first statement after them (in front of them when
+ * they take row locks); the handlers run back
  * to back without savepoints, their audit rows kept for the end
  * (db_defer); then one round trip writes those, inserts every job's inbox
  * row with its outputs and commits. Round trips per event are only the
@@ -33,6 +34,7 @@
 
 #define BATCH_LOCAL_RETRIES 3
 #define BATCH_PARAM_MAX (64u << 20) /* bytes of one batch parameter */
+#define BATCH_READ_MAX 4            /* statements of a worker's batch read */
 
 /* ---- the fast way ------------------------------------------------------ */
 
@@ -104,21 +106,24 @@ batch_mark_done(struct job **jobs, size_t n, PGresult *res)
 }
 
 /* The look-up of an async worker's events and the worker's batch read,
- * in one round trip; then BEGIN, which goes with the first statement that
- * follows. The reads need no transaction: at READ COMMITTED each
- * statement sees what was committed when it started, in a transaction
- * block or not, and they lock nothing. So a batch that writes nothing
- * (an async worker's sends, all started) ends without a COMMIT round
- * trip. 0, 1 = go the careful way, -1 = database lost. */
+ * in one round trip; BEGIN goes with the first statement that follows,
+ * or in front of the read when it locks rows (batch_read_locks). The
+ * reads need no transaction: at READ COMMITTED each statement sees what
+ * was committed when it started, in a transaction block or not. So a
+ * batch that writes nothing (an async worker's sends, all started) ends
+ * without a COMMIT round trip. 0, 1 = go the careful way, -1 = database
+ * lost. */
 static int
 batch_open(struct worker *w, struct job **jobs, size_t n)
 {
     struct buf ids;
     const char *pd[2];
-    struct db_stmt st[2];
+    struct db_stmt st[1 + BATCH_READ_MAX];
+    PGresult *res[BATCH_READ_MAX];
     int ns = 0, read = 0, rc = 1;
     size_t nlookup;
 
+    memset(st, 0, sizeof(st));
     buf_init(&ids, BATCH_PARAM_MAX);
     if (batch_lookup_ids(&ids, jobs, n, w, &nlookup))
         goto out;
@@ -127,23 +132,28 @@ batch_open(struct worker *w, struct job **jobs, size_t n)
     if (nlookup > 0)
         st[ns++] = (struct db_stmt){SQL_DONE_ALL, 2, pd, NULL};
     if (w->spec->batch_read != NULL) {
-        memset(&st[ns], 0, sizeof(st[ns]));
-        read = w->spec->batch_read(w, jobs, n, &st[ns]);
-        if (read < 0)
+        read = w->spec->batch_read(w, jobs, n, &st[ns], BATCH_READ_MAX);
+        if (read < 0 || read > BATCH_READ_MAX)
             goto out;
         ns += read;
     }
+    if (read > 0 && w->spec->batch_read_locks)
+        db_begin_later(w->db);
     if (ns > 0 && db_pipeline(w->db, st, ns) != ns) {
         rc = w->db->last == DB_ERR_CONN ? -1 : 1;
         goto clear;
     }
     rc = 0;
-    db_begin_later(w->db);
+    if (!db_in_tx(w->db))
+        db_begin_later(w->db);
     if (nlookup > 0)
         batch_mark_done(jobs, n, st[0].res);
-    if (read) {
-        w->spec->batch_result(w, st[ns - 1].res);
-        st[ns - 1].res = NULL;
+    if (read > 0) {
+        for (int i = 0; i < read; i++) {
+            res[i] = st[ns - read + i].res;
+            st[ns - read + i].res = NULL;
+        }
+        w->spec->batch_result(w, res, read);
     }
 clear:
     for (int i = 0; i < ns; i++)

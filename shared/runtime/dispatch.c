@@ -143,17 +143,19 @@ dispatch_read_clear(struct dispatch_read *rd)
 
 int
 dispatch_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                    struct db_stmt *st)
+                    struct db_stmt *st, int max)
 {
     (void)w;
-    return dispatch_read_stmt(&dispatch_batch, jobs, n, st);
+    return max < 1 ? -1 : dispatch_read_stmt(&dispatch_batch, jobs, n, st);
 }
 
 void
-dispatch_batch_result(struct worker *w, PGresult *res)
+dispatch_batch_result(struct worker *w, PGresult **res, int n)
 {
     (void)w;
-    dispatch_batch.rows = res;
+    dispatch_batch.rows = res[0];
+    for (int i = 1; i < n; i++)
+        PQclear(res[i]);
 }
 
 void

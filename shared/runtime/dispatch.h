@@ -73,8 +73,8 @@ void dispatch_detail_add(struct json_object *d, const char *key,
  * end of the batch). The runtime runs one batch at a time, so the rows
  * live here until batch_done. */
 int dispatch_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                        struct db_stmt *st);
-void dispatch_batch_result(struct worker *w, PGresult *res);
+                        struct db_stmt *st, int max);
+void dispatch_batch_result(struct worker *w, PGresult **res, int n);
 void dispatch_batch_done(struct worker *w);
 
 /* A job's row of facts: res (not the caller's to clear) and row. */

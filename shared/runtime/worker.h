@@ -59,17 +59,23 @@ struct worker_spec {
      * later one starts the next. A handler may then db_defer() a write
      * that only events with its key read back. NULL key: no constraint. */
     const char *(*batch_key)(const struct envelope *ev);
-    /* Optional, on the batch's fast way only: the one statement that
-     * reads what the handlers of jobs[0..n) will need. batch_read fills
-     * *st (its parameters valid until batch_done) and returns 1, or 0 for
-     * nothing to read, -1 when it cannot. The runtime sends it (with the
-     * async handlers' inbox look-up) in one round trip before the BEGIN,
-     * and hands its result to batch_result (the worker's then;
-     * batch_done drops it when the batch is over).
-     * Handlers must not depend on it: the careful way runs them without. */
+    /* Optional, on the batch's fast way only: the statements that read
+     * what the handlers of jobs[0..n) will need. batch_read fills up to
+     * max of st[] (their parameters valid until batch_done) and returns
+     * how many, 0 for nothing to read, -1 when it cannot. The runtime
+     * sends them (with the async handlers' inbox look-up) in one round
+     * trip and hands their results, in order, to batch_result (the
+     * worker's then; batch_done drops them when the batch is over). They
+     * go before the BEGIN, where a read needs no transaction and a batch
+     * that writes nothing needs no COMMIT; with batch_read_locks set
+     * they go after it, in the same round trip, so that they may lock
+     * the rows the handlers will write (SELECT ... FOR UPDATE): the
+     * locks then hold to the batch's COMMIT.
+     * Handlers must not depend on them: the careful way runs without. */
     int (*batch_read)(struct worker *w, struct job *const *jobs, size_t n,
-                      struct db_stmt *st);
-    void (*batch_result)(struct worker *w, PGresult *res);
+                      struct db_stmt *st, int max);
+    void (*batch_result)(struct worker *w, PGresult **res, int n);
+    int batch_read_locks;
     void (*batch_done)(struct worker *w);
 };
 

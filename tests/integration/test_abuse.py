@@ -328,6 +328,49 @@ def test_resend_flood_holds_login_and_user_limits(workers, bus, db):
                      "GROUP BY login_id) x", logins + [lid]) == 1
 
 
+def test_queued_requests_in_full_batches_hold_the_user_limit(workers, bus,
+                                                             db):
+    """Requests queued while mfa-codes is down arrive as full batches: a
+    batch reads every request's facts at once, so a user with several
+    logins in one batch must still be counted request by request (each
+    after the one before), and users alone in a batch keep theirs too."""
+    w = workers(CODES, MFA_CODES_RESEND_COOLDOWN_SECONDS=0)
+    many = make_user(db)
+    logins = [start_login(bus, many)[0] for _ in range(4)]
+    solo = [start_login(bus, make_user(db))[0] for _ in range(8)]
+    assert w.stop() == 0
+    sent = []
+    for _ in range(6):
+        for x in logins + solo[:2]:
+            sent.append((x, bus.publish("login.code_requested",
+                                        {"login_id": x, "method": "email"})))
+    for x in solo[2:]:
+        sent.append((x, bus.publish("login.code_requested",
+                                    {"login_id": x, "method": "email"})))
+    workers(CODES, MFA_CODES_RESEND_COOLDOWN_SECONDS=0)
+    replies = [(x, bus.wait_reply(eid)) for x, eid in sent]
+
+    mine = [r for x, r in replies if x in logins]
+    assert statuses(mine) == {"sent": 10, "rate_limited": 14}
+    assert outcomes(db, "contact_id = %s", many) == {"sent": 10,
+                                                     "rate_limited": 14}
+    # solo[0] and solo[1]: 6 each, the login's limit is 5
+    for x in solo[:2]:
+        assert statuses([r for y, r in replies if y == x]) == {
+            "sent": 5, "rate_limited": 1}
+    assert all(r["status"] == "sent" for x, r in replies if x in solo[2:])
+    assert len(take_all(bus, "email", logins + solo)) == 10 + 10 + 6
+    # every accepted request has its code and delivery; one live per login
+    for x in logins + solo:
+        n = db.scalar("SELECT sends FROM mfa.logins WHERE login_id = %s", x)
+        assert db.scalar("SELECT count(*) FROM mfa.codes c JOIN "
+                         "mfa.deliveries d USING (delivery_id) "
+                         "WHERE c.login_id = %s", x) == n
+        assert db.scalar("SELECT count(*) FROM mfa.codes WHERE login_id = %s "
+                         "AND used_at IS NULL AND superseded_at IS NULL",
+                         x) == 1
+
+
 # ---- SMS pumping ----------------------------------------------------------
 
 @pytest.fixture

@@ -195,6 +195,7 @@ def test_code_email_is_a_proper_message(workers, bus, db):
     # envelope and headers
     assert meta["mail_from"] == "no-reply@portal.example"
     assert meta["rcpt_tos"] == [addr]
+    assert meta["pipelined"]        # the catcher offers PIPELINING
     assert msg["From"] == "Customer Portal <no-reply@portal.example>"
     assert msg["To"] == "Jane Doe <%s>" % addr
     assert msg["Subject"] == "Your Customer Portal verification code"
@@ -285,6 +286,36 @@ def test_permanent_failure_not_retried(workers, bus, db):
         assert sum(1 for l in f if "RCPT TO:<%s>" % addr in l) == 1
     assert mails_to(addr) == []
     assert "retry scheduled" not in w.logs()
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_refused_recipient_then_next_mail_on_the_session(workers, bus, db,
+                                                         pipelining):
+    """MAIL, RCPT and DATA in one write when the server offers PIPELINING
+    (RFC 2920), one at a time when not: either way a refused recipient
+    fails its delivery for good, and the session goes on (RSET) to carry
+    the next message."""
+    start_email(workers)
+    bad, good = new_addr("pf"), new_addr("ok")
+    control({"mode": "permfail", "rcpt": [bad], "pipelining": pipelining})
+    ids = []
+    for addr in (bad, good):
+        cid = make_user(db, addr)
+        lid, did, exp = make_code(db, cid)
+        dispatch_code(bus, cid, lid, did, exp)
+        ids.append(did)
+        if addr == bad:
+            row = wait_delivery(db, did, "failed")
+            assert row["last_error"].startswith("550 5.1.1"), row
+    (meta, _, _), = wait_mails(good)
+    assert meta["pipelined"] is pipelining
+    assert wait_delivery(db, ids[1], "sent")["attempts"] == 1
+    assert delivery(db, ids[0])["attempts"] == 1
+    with open(SMTP_LOG) as f:
+        refused = [l for l in f if "RCPT TO:<%s>" % bad in l]
+    assert len(refused) == 1
+    # one connection carried both: the refused transaction was reset
+    assert "%s:%s RCPT" % tuple(meta["peer"][:2]) in refused[0]
 
 
 def test_server_down_for_a_while_then_delivered_once(workers, bus, db):

@@ -411,7 +411,8 @@ def mail_codes(addr):
     import email.policy
     out = []
     for name in sorted(os.listdir(SPOOL)):
-        if not name.endswith(".json"):
+        # not the catcher's ".tmp-*" files, still being written
+        if not name.endswith(".json") or name.startswith("."):
             continue
         with open(os.path.join(SPOOL, name)) as f:
             meta = json.load(f)

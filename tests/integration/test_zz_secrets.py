@@ -69,8 +69,8 @@ def spool_codes():
     if not SPOOL or not os.path.isdir(SPOOL):
         return out
     for name in os.listdir(SPOOL):
-        if not name.endswith(".eml"):
-            continue
+        if not name.endswith(".eml") or name.startswith("."):
+            continue  # (".tmp-*": the catcher is still writing it)
         with open(os.path.join(SPOOL, name), "rb") as f:
             msg = email.message_from_bytes(f.read(),
                                            policy=email.policy.default)

@@ -9,7 +9,8 @@ Plain SMTP (no STARTTLS, no AUTH) on 127.0.0.1:PORT. Files under --dir:
 
     spool/<seq>-<queueid>.eml   every accepted message, raw bytes as received
                                 (after SMTP dot-unstuffing, CRLF line ends)
-    spool/<seq>-<queueid>.json  envelope: mail_from, rcpt_tos, options, peer,
+    spool/<seq>-<queueid>.json  envelope: mail_from, pipelined (RCPT TO came
+                                with MAIL FROM), rcpt_tos, options, peer,
                                 helo, queue_id, seq, received_at, size
                                 (written before the .eml appears; both are
                                 renamed into place, so a visible file is
@@ -36,6 +37,8 @@ control.json (missing or unreadable = {"mode": "ok"}):
                                        (the classic "did it send?" case)
 
 Optional keys, for any mode:
+    "pipelining": false  EHLO does not offer PIPELINING (offered by
+                   default, as Postfix does); read at each EHLO.
     "count": N     inject N times, then the file is rewritten to
                    {"mode": "ok"}; the count is decremented in the file
                    itself (atomically) at each injection. Without "count"
@@ -192,6 +195,10 @@ class Handler:
         await self._delay(ctl, "ehlo")
         session.host_name = hostname
         LOG.info("%s EHLO %s", _peer(session), hostname)
+        if ctl.get("pipelining", True):
+            # aiosmtpd reads pipelined commands in order; like Postfix,
+            # say so (the last line, "250 HELP", stays last).
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address,
@@ -200,8 +207,14 @@ class Handler:
         await self._delay(ctl, "mail")
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        LOG.info("%s MAIL FROM:<%s> %s", _peer(session), address,
-                 " ".join(mail_options))
+        # Pipelined (RFC 2920): RCPT TO came in the same write, before
+        # this reply went out.
+        buffered = bytes(getattr(getattr(server, "_reader", None),
+                                 "_buffer", b""))
+        envelope.pipelined = b"RCPT TO:" in buffered.upper()
+        LOG.info("%s MAIL FROM:<%s> %s%s", _peer(session), address,
+                 " ".join(mail_options),
+                 " (pipelined)" if envelope.pipelined else "")
         return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server, session, envelope, address,
@@ -249,6 +262,7 @@ class Handler:
             "seq": self.seq,
             "queue_id": qid,
             "mail_from": envelope.mail_from,
+            "pipelined": getattr(envelope, "pipelined", False),
             "rcpt_tos": list(envelope.rcpt_tos),
             "mail_options": list(envelope.mail_options),
             "rcpt_options": list(envelope.rcpt_options),

@@ -2,6 +2,7 @@
  * codes.h - mfa-codes: the handler and what its files share.
  *
  * handler.c  dispatch by event type; audit, replies, error verdicts
+ * batch.c    the batch's reads and locks, before the handlers
  * login.c    login.started: open a challenge, offer methods
  * send.c     login.code_requested: policy, new code, dispatch job
  * verify.c   login.code_submitted: count the try, compare, verify or lock
@@ -21,13 +22,26 @@
 enum mfa_verdict codes_handle(struct job *job);
 /* worker_spec.batch_key: a login's events never share a batch. */
 const char *codes_batch_key(const struct envelope *ev);
-/* worker_spec.batch_read/batch_result/batch_done: the facts of every
- * login.started of a batch in one statement, before the BEGIN
- * (login.c). */
+/* worker_spec.batch_read/batch_result/batch_done (batch.c): in one round
+ * trip after the BEGIN, the facts of every login.started, the lock of
+ * every owner of the batch's other events, and the locked login with the
+ * facts of every login.code_requested. */
 int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                     struct db_stmt *st);
-void codes_batch_result(struct worker *w, PGresult *res);
+                     struct db_stmt *st, int max);
+void codes_batch_result(struct worker *w, PGresult **res, int n);
 void codes_batch_done(struct worker *w);
+
+/* The batch's statement of login.c and of send.c for jobs[0..n): 1 with
+ * *st filled (parameters kept until *_batch_clear), 0 for none of their
+ * events, -1 when it cannot be built; its result, taken; the end of the
+ * batch. */
+int login_batch_stmt(struct job *const *jobs, size_t n, struct db_stmt *st);
+void login_batch_take(PGresult *res);
+void login_batch_clear(void);
+int send_batch_stmt(const struct mfa_config *cfg, struct job *const *jobs,
+                    size_t n, struct db_stmt *st);
+void send_batch_take(PGresult *res);
+void send_batch_clear(void);
 
 enum mfa_verdict codes_login_started(struct job *job);
 enum mfa_verdict codes_code_requested(struct job *job);

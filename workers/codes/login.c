@@ -34,7 +34,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* For each login.started (of a batch, codes_batch_read, or one): its
+/* For each login.started (of a batch, login_batch_stmt, or one): its
  * login id, whether the user exists, the user's facts (METHODS_FACTS_SQL)
  * and whether the login id is taken, in one round trip. Rows by their
  * keys, as in mfa/delivery.h's DELIVERY_FACTS_JOIN (why: there). */
@@ -48,9 +48,6 @@ static const char SQL_FACTS_ALL[] =
     " WHERE login_id = r.lid LIMIT 1) t ON true "
     "LEFT JOIN mfa.settings s ON s.name = 'sms'";
 #define FACTS_ALL_TAKEN (2 + METHODS_FACTS_NCOLS)
-
-/* What codes_batch_read found; the worker runs one batch at a time. */
-static PGresult *login_batch_facts;
 
 /* Kept for the COMMIT (db_defer): within a batch no other event of this
  * login runs (codes_batch_key), so nothing reads the row back before. A
@@ -217,16 +214,15 @@ login_facts_params_free(struct login_facts_params *fp)
  * worker runs one batch at a time. */
 static struct login_facts_params login_batch_params;
 static int login_batch_has_params;
+static PGresult *login_batch_facts;
 
 int
-codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
-                 struct db_stmt *st)
+login_batch_stmt(struct job *const *jobs, size_t n, struct db_stmt *st)
 {
     const struct envelope **evs = xcalloc(n + 1, sizeof(*evs));
     size_t k = 0;
     int rc = 0;
 
-    (void)w;
     for (size_t i = 0; i < n; i++) {
         const struct envelope *ev = job_event(jobs[i]);
 
@@ -242,16 +238,14 @@ codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
 }
 
 void
-codes_batch_result(struct worker *w, PGresult *res)
+login_batch_take(PGresult *res)
 {
-    (void)w;
     login_batch_facts = res;
 }
 
 void
-codes_batch_done(struct worker *w)
+login_batch_clear(void)
 {
-    (void)w;
     PQclear(login_batch_facts);
     login_batch_facts = NULL;
     if (login_batch_has_params)
@@ -294,7 +288,7 @@ codes_login_started(struct job *job)
     PGresult *res;
     int taken, any, found;
 
-    /* Read with the batch (codes_batch_read), or now: the careful way. */
+    /* Read with the batch (login_batch_stmt), or now: the careful way. */
     if (!login_facts_read(login_batch_facts, lid, regions, &m, &taken)) {
         struct login_facts_params fp;
         struct db_stmt st;

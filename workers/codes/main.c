@@ -28,6 +28,7 @@ main(int argc, char **argv)
         .batch_read = codes_batch_read,
         .batch_result = codes_batch_result,
         .batch_done = codes_batch_done,
+        .batch_read_locks = 1,
     };
 
     return worker_main(argc, argv, &spec);

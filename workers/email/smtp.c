@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 long long
@@ -156,15 +157,26 @@ smtp_broken(struct smtp_sess *sess, const char *what)
 }
 
 /* CURLOPT_HEADERFUNCTION: while libcurl connects, every server reply
- * line; the last 4xx/5xx explains a failed connect (e.g. AUTH refused). */
+ * line; the last 4xx/5xx explains a failed connect (e.g. AUTH refused).
+ * PIPELINING is taken from the last EHLO's keywords: a 220 (the greeting,
+ * or the go-ahead of STARTTLS, after which libcurl asks EHLO again)
+ * forgets what came before. */
 static size_t
 smtp_on_header(char *b, size_t size, size_t nitems, void *arg)
 {
     struct smtp_sess *sess = arg;
-    size_t len = size * nitems;
+    size_t len = size * nitems, kw = strlen("PIPELINING");
 
     if (len >= 4 && (b[0] == '4' || b[0] == '5') && b[3] != '-')
         session_clean_reply(sess->fail, sizeof(sess->fail), b, len, "");
+    if (len >= 4 && memcmp(b, "220", 3) == 0)
+        sess->pipelining = 0;
+    if (len >= 4 + kw && memcmp(b, "250", 3) == 0 &&
+        (b[3] == '-' || b[3] == ' ') &&
+        strncasecmp(b + 4, "PIPELINING", kw) == 0 &&
+        (len == 4 + kw || b[4 + kw] == '\r' || b[4 + kw] == '\n' ||
+         b[4 + kw] == ' '))
+        sess->pipelining = 1;
     return len;
 }
 
@@ -265,6 +277,7 @@ sess_begin(struct smtp_sess *sess, struct smtp_send *s)
         return;
     }
     sess->fail[0] = '\0';
+    sess->pipelining = 0;
     sess->state = SS_CONNECTING;
     if (curlm_add_connect_only(p->m, sess->easy, smtp_on_connected, sess) !=
         0) {

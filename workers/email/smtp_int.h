@@ -11,7 +11,7 @@
 
 #define SMTP_LINE_MAX 2048 /* RFC 5321 allows 512; be lenient */
 #define SMTP_IDLE_MS 30000 /* close a session idle this long */
-#define SMTP_CMD_MAX 600
+#define SMTP_CMD_MAX 640   /* MAIL, RCPT and DATA pipelined */
 
 enum sess_state {
     SS_CLOSED,     /* no connection */
@@ -43,8 +43,13 @@ struct smtp_sess {
     CURL *easy;
     enum sess_state state;
     curl_socket_t fd;
-    int used;      /* a transaction ran on this connection before */
-    int got_reply; /* the current transaction heard from the server */
+    int used;       /* a transaction ran on this connection before */
+    int got_reply;  /* the current transaction heard from the server */
+    int pipelining; /* the server's EHLO offered PIPELINING (RFC 2920) */
+    /* Pipelined: the first step refused, acted upon at DATA's reply. */
+    long refused_code;
+    enum sess_state refused_stage;
+    char refused_text[300];
     struct smtp_send *cur;
     const char *tx; /* bytes to send: cmd or cur->wire */
     size_t tx_len, tx_pos;
