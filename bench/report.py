@@ -189,7 +189,7 @@ def render(r, d, cfg):
     w("- workers run with MFA_CODES_TTL_SECONDS=600 (codes of one phase are "
       "submitted in a later one), MFA_AMQP_HEARTBEAT_SECONDS=60, everything "
       "else config/mfa.yaml's defaults (prefetch 100, batch 50, smtp "
-      "concurrency 8, sms concurrency 128, log level info)")
+      "concurrency 32, sms concurrency 128, log level info)")
     w("")
     if d.get("notes"):
         w("## Notes")
@@ -233,12 +233,12 @@ def section_why(w, r, d):
           "message; mfa-codes answered the requests at %s/s meanwhile, and "
           "mfa-email by itself manages %s emails/s. The slower hop sets the "
           "rate. CPU while draining: PostgreSQL %s, our workers %s, broker %s, "
-          "everything else on the machine %s cores of 2. Bound: PostgreSQL "
-          "round trips, one after another within a batch: mfa-codes makes "
-          "%s per login.code_requested (the owner's and the login's locks "
-          "with what the checks read, then the new code's rows: the second "
-          "needs the first's answer) and mfa-email %s per job (section 5); "
-          "then our CPU; the instructions per event below say where it "
+          "everything else on the machine %s cores of 2. Bound: round "
+          "trips, one after another: mfa-codes makes %s SQL round trips per "
+          "login.code_requested and mfa-email %s per job (section 5), and "
+          "mfa-email's one loop waits out each of them (and each publisher "
+          "confirm) while its SMTP sessions wait for their next turn; then "
+          "our CPU; the instructions per event below say where it "
           "goes." % (
               fmt(r["e2e_flows_per_s"]), fmt(r["e2e_ratio_to_bare"], 2),
               fmt(st), fmt(cs), fmt(ea),

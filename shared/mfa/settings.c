@@ -173,7 +173,7 @@ const struct cfg_decl mfa_config_table[] = {
         "SMTP AUTH password"),
     STR(smtp, from, "Customer Portal <no-reply@portal.example>", check_from, 0,
         "From: header of every message"),
-    INT(smtp, concurrency, "8", 1, 256, "SMTP sessions in flight"),
+    INT(smtp, concurrency, "32", 1, 256, "SMTP sessions in flight"),
     INT(smtp, timeout_seconds, "30", 1, 600, "per message"),
     STR(smtp, ca_file, "", NULL, 0, "CA bundle; empty = the system's"),
 
