@@ -12,7 +12,7 @@
 #                        DIR/env
 #   stop DIR [--clean]   stop every node and the cluster's epmd;
 #                        --clean also deletes DIR and its port reservations
-#   stop-node DIR I      rabbitmqctl stop of node I (a clean shutdown)
+#   stop-node DIR I      SIGTERM to node I (RabbitMQ shuts down cleanly)
 #   kill-node DIR I      SIGKILL node I (a crash)
 #   start-node DIR I     start node I again (it rejoins by itself)
 #   env DIR              print DIR/env
