@@ -112,6 +112,9 @@ delivery_code_from_row(const PGresult *res, int row, int col,
     delivery_copy(out->contact_id, sizeof(out->contact_id),
                   db_get(res, row, col));
     out->seconds_left = strtol(db_get(res, row, col + 3), NULL, 10);
+    out->minutes_left = (out->seconds_left + 30) / 60;
+    if (out->minutes_left < 1)
+        out->minutes_left = 1;
     login_status = db_get(res, row, col + 4);
     if (delivery_true(db_get(res, row, col + 1)))
         out->reason = "superseded";

@@ -31,6 +31,8 @@ struct delivery_code {
     const char *reason;  /* NULL: it may; else "superseded", "used",
                             "expired", "expiring", "login closed" */
     long seconds_left;   /* the code's life left, by the database's clock */
+    long minutes_left;   /* the same for "valid for N minutes": rounded,
+                            at least 1 */
     char contact_id[72]; /* the login's user */
     char why[64];        /* with reason: what to record, "expiring (12 s
                             left)" or the reason itself */

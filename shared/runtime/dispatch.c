@@ -389,6 +389,25 @@ dispatch_end(struct job *job, const struct dispatch_target *t,
     return MFA_OK;
 }
 
+int
+dispatch_code_open(struct job *job, const struct dispatch_target *t,
+                   const unsigned char *seal_key, char *clear, size_t cap,
+                   enum mfa_verdict *v)
+{
+    if (delivery_code_open(seal_key, t->login_id, t->delivery_id,
+                           job_event(job)->u.dispatch_code.sealed, clear,
+                           cap) == 0)
+        return 0;
+    *v = dispatch_end(job, t, "failed", "sealed code does not open", 0);
+    if (*v != MFA_OK)
+        return -1;
+    /* Dead-letter it for a look, and keep the 'failed' row. */
+    job_fail(job, "sealed code does not open (wrong key or tampered)");
+    job_keep_effects(job);
+    *v = MFA_REJECT;
+    return -1;
+}
+
 enum mfa_verdict
 dispatch_sent(struct job *job, const struct dispatch_target *t,
               const char *provider_id)

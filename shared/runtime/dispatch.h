@@ -110,6 +110,17 @@ int dispatch_code_alive(struct job *job, const struct dispatch_target *t,
                         struct delivery_code *code, enum mfa_verdict *v)
     __attribute__((warn_unused_result));
 
+/*
+ * The job's sealed code (dispatch.code) into clear (cap bytes): the seal
+ * binds it to t's login and delivery. 0, or -1 with *v: a code that does
+ * not open (wrong key, tampered) fails its delivery for good and is
+ * dead-lettered for a look, the 'failed' row kept; or the verdict of a
+ * failed write.
+ */
+int dispatch_code_open(struct job *job, const struct dispatch_target *t,
+                       const unsigned char *seal_key, char *clear, size_t cap,
+                       enum mfa_verdict *v) __attribute__((warn_unused_result));
+
 /* One audit row by mfa-<channel> for t and the job's event; takes detail
  * (masked values only). 0 or -1. */
 int dispatch_audit(struct job *job, const struct dispatch_target *t,

@@ -157,32 +157,21 @@ static enum mfa_verdict
 email_code_send(struct job *job, const struct dispatch_target *t,
                 const struct delivery_code *code, const struct store_user *user)
 {
-    const struct envelope *ev = job_event(job);
     struct email_state *st = worker_state(job_worker(job));
     struct email_content c;
     char clear[MFA_CODE_MAX + 1];
     enum mfa_verdict v;
 
-    /* The seal binds the code to this login and this delivery. */
-    if (delivery_code_open(st->keys->seal, t->login_id, t->delivery_id,
-                           ev->u.dispatch_code.sealed, clear,
-                           sizeof(clear)) != 0) {
-        v = email_fail(job, t, "sealed code does not open", 0);
-        if (v != MFA_OK)
-            return v;
-        /* Dead-letter it for a look, and keep the 'failed' row. */
-        job_fail(job, "sealed code does not open (wrong key or tampered)");
-        job_keep_effects(job);
-        return MFA_REJECT;
-    }
+    if (dispatch_code_open(job, t, st->keys->seal, clear, sizeof(clear), &v) !=
+        0)
+        return v;
     memset(&c, 0, sizeof(c));
     c.tmpl = "code";
     c.locale = user->locale;
     c.to = user->email;
     c.display_name = user->display_name;
     c.code = clear;
-    c.minutes =
-        (code->seconds_left + 30) / 60 > 0 ? (code->seconds_left + 30) / 60 : 1;
+    c.minutes = code->minutes_left;
     v = email_start(job, t, &c);
     sodium_memzero(clear, sizeof(clear));
     return v;

@@ -91,9 +91,8 @@ sms_end(struct job *job, const struct dispatch_target *t, const char *status,
  * MFA_PENDING when ready to submit, else the job's verdict. */
 static enum mfa_verdict
 sms_prepare(struct job *job, struct sms_job *sj, struct store_user *u,
-            long seconds_left)
+            long minutes_left)
 {
-    const struct envelope *ev = job_event(job);
     struct sms_state *st = sj->st;
     struct dispatch_target t = sms_job_target(sj);
     struct sms_text_vars tv;
@@ -117,21 +116,12 @@ sms_prepare(struct job *job, struct sms_job *sj, struct store_user *u,
         return MFA_RETRY;
     }
 
-    /* The seal binds the code to this login and this delivery. */
-    if (delivery_code_open(st->keys->seal, sj->login_id, sj->delivery_id,
-                           ev->u.dispatch_code.sealed, clear,
-                           sizeof(clear)) != 0) {
-        v = sms_end(job, &t, "failed", "sealed code does not open", 0);
-        if (v != MFA_OK)
-            return v;
-        /* Dead-letter it for a look, and keep the 'failed' row. */
-        job_fail(job, "sealed code does not open (wrong key or tampered)");
-        job_keep_effects(job);
-        return MFA_REJECT;
-    }
+    if (dispatch_code_open(job, &t, st->keys->seal, clear, sizeof(clear), &v) !=
+        0)
+        return v;
     memset(&tv, 0, sizeof(tv));
     tv.code = clear;
-    tv.minutes = (seconds_left + 30) / 60 > 0 ? (seconds_left + 30) / 60 : 1;
+    tv.minutes = minutes_left;
     tv.portal_name = st->cfg->templates.portal_name;
     tv.webotp_domain = st->cfg->sms.webotp_domain;
     rc = sms_text_render(st->tmpl, tmpl_locale(st->tmpl, u->locale), &tv,
@@ -201,7 +191,7 @@ sms_code(struct job *job)
     snprintf(sj->to, sizeof(sj->to), "%s", user.phone);
     snprintf(sj->to_masked, sizeof(sj->to_masked), "%s", masked);
     sj->deadline_ms = clock_mono_ms() + code.seconds_left * 1000LL;
-    v = sms_prepare(job, sj, &user, code.seconds_left);
+    v = sms_prepare(job, sj, &user, code.minutes_left);
     if (v != MFA_PENDING)
         goto out;
     if (sms_submit(st, sj) != 0) {
