@@ -5,17 +5,18 @@
  * batch_read_locks): up to three statements, sent after the BEGIN in one
  * round trip, in this order:
  *   1. the facts of every login.started (login.c; reads only);
- *   2. the lock of the owner of every login.code_requested and
- *      login.code_submitted (mfa.users FOR NO KEY UPDATE), taken in
- *      contact_id order so that two batches lock their users in the same
- *      order - the user first, as everywhere (codes_owner_lock);
+ *   2. the lock of the owner of every login.code_requested (mfa.users FOR
+ *      NO KEY UPDATE), taken in contact_id order so that two batches lock
+ *      their users in the same order - the user first, as everywhere
+ *      (codes_owner_lock);
  *   3. every login.code_requested's login, locked, with what its checks
  *      read (send.c): started after 2 returned, so its counts see every
  *      request those users' earlier holders committed.
  * A request's handler then issues its code in one statement, or keeps it
- * for the COMMIT (send.c). The handlers of code_submitted lock their
- * owner again (held already: no wait), and any handler runs without
- * these rows on the careful way.
+ * for the COMMIT (send.c). A login.code_submitted locks its owner in its
+ * own first round trip, which it needs anyway (verify.c): a batch lock
+ * would only add one. Any handler runs without these rows on the careful
+ * way.
  */
 #include "codes.h"
 
@@ -54,14 +55,10 @@ codes_owners_stmt(struct job *const *jobs, size_t n, struct db_stmt *st)
     bad = buf_puts(&codes_batch.lids, "{");
     for (size_t i = 0; i < n; i++) {
         const struct envelope *ev = job_event(jobs[i]);
-        const char *lid = NULL;
 
         if (ev != NULL && ev->type == EV_LOGIN_CODE_REQUESTED)
-            lid = ev->u.code_requested.login_id;
-        else if (ev != NULL && ev->type == EV_LOGIN_CODE_SUBMITTED)
-            lid = ev->u.code_submitted.login_id;
-        if (lid != NULL)
-            bad |= buf_printf(&codes_batch.lids, "%s%s", k++ ? "," : "", lid);
+            bad |= buf_printf(&codes_batch.lids, "%s%s", k++ ? "," : "",
+                              ev->u.code_requested.login_id);
     }
     bad |= buf_puts(&codes_batch.lids, "}");
     if (k == 0)

@@ -23,9 +23,9 @@ enum mfa_verdict codes_handle(struct job *job);
 /* worker_spec.batch_key: a login's events never share a batch. */
 const char *codes_batch_key(const struct envelope *ev);
 /* worker_spec.batch_read/batch_result/batch_done (batch.c): in one round
- * trip after the BEGIN, the facts of every login.started, the lock of
- * every owner of the batch's other events, and the locked login with the
- * facts of every login.code_requested. */
+ * trip after the BEGIN, the facts of every login.started, and the lock of
+ * every login.code_requested's owner, then its login, locked, with the
+ * facts its checks read. */
 int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
                      struct db_stmt *st, int max);
 void codes_batch_result(struct worker *w, PGresult **res, int n);
