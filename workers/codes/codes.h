@@ -31,10 +31,12 @@ int codes_batch_read(struct worker *w, struct job *const *jobs, size_t n,
 void codes_batch_result(struct worker *w, PGresult **res, int n);
 void codes_batch_done(struct worker *w);
 
-/* The batch's statement of login.c and of send.c for jobs[0..n): 1 with
- * *st filled (parameters kept until *_batch_clear), 0 for none of their
- * events, -1 when it cannot be built; its result, taken; the end of the
- * batch. */
+/* The batch's statements for jobs[0..n), parameters kept until
+ * *_batch_clear: login.c's one (the facts of every login.started) and
+ * send.c's two (the owners of every login.code_requested locked, then
+ * their logins locked with their facts). They return how many they
+ * filled, 0 for none of their events, -1 when they cannot be built; the
+ * result of the last one, taken; the end of the batch. */
 int login_batch_stmt(struct job *const *jobs, size_t n, struct db_stmt *st);
 void login_batch_take(PGresult *res);
 void login_batch_clear(void);

@@ -107,10 +107,19 @@ static const char SQL_LOGIN_LOCK[] =
     "JOIN mfa.users u ON u.contact_id = l.contact_id "
     "LEFT JOIN mfa.settings s ON s.name = 'sms' "
     "WHERE l.login_id = $1 FOR UPDATE OF l";
-/* Every login.code_requested of a batch ($1 the logins, $2 the methods),
- * after codes_batch_read's lock of their owners (the statement before,
- * in the same round trip). Rows by their keys, as in mfa/delivery.h's
- * DELIVERY_FACTS_JOIN (why: there). */
+/* The batch's requests ($1 the logins): their owners locked, sorted so
+ * that two batches lock their users in the same order - the user first,
+ * as everywhere (codes_owner_lock). Rows by their keys, as in
+ * mfa/delivery.h's DELIVERY_FACTS_JOIN (why: there). */
+static const char SQL_OWNERS_LOCK_ALL[] =
+    "SELECT u.contact_id FROM (SELECT DISTINCT l.contact_id AS cid "
+    " FROM unnest($1::uuid[]) AS r(lid) "
+    " JOIN LATERAL (SELECT contact_id FROM mfa.logins WHERE login_id = r.lid "
+    "  LIMIT 1) l ON true ORDER BY 1) k "
+    "JOIN LATERAL (SELECT contact_id FROM mfa.users WHERE contact_id = k.cid "
+    " LIMIT 1 FOR NO KEY UPDATE) u ON true";
+/* Then ($2 the methods) each one's login, locked, with its facts: a
+ * statement that starts after the owners' locks are held. */
 static const char SQL_LOGIN_LOCK_ALL[] =
     "SELECT r.lid::text, l.contact_id, " SEND_FACTS_COLS
     "FROM unnest($1::uuid[], $2::text[]) AS r(lid, m) "
@@ -439,8 +448,9 @@ send_batch_stmt(const struct mfa_config *cfg, struct job *const *jobs, size_t n,
     send_batch.p[1] = buf_cstr(&send_batch.methods);
     send_batch.p[2] = send_batch.lim;
     send_batch.p[3] = send_batch.ttl;
-    *st = (struct db_stmt){SQL_LOGIN_LOCK_ALL, 4, send_batch.p, NULL};
-    return bad ? -1 : 1;
+    st[0] = (struct db_stmt){SQL_OWNERS_LOCK_ALL, 1, send_batch.p, NULL};
+    st[1] = (struct db_stmt){SQL_LOGIN_LOCK_ALL, 4, send_batch.p, NULL};
+    return bad ? -1 : 2;
 }
 
 void
