@@ -212,6 +212,29 @@ def workers(tmp_path):
         assert "runtime error:" not in text, text[-3000:]
 
 
+def delivery(db, did):
+    return db.one("SELECT * FROM mfa.deliveries WHERE delivery_id = %s", did)
+
+
+def wait_delivery(db, did, status, timeout=30):
+    deadline = time.time() + timeout
+    row = None
+    while time.time() < deadline:
+        row = delivery(db, did)
+        if row and row["status"] == status:
+            return row
+        time.sleep(0.1)
+    raise AssertionError("delivery %s: wanted %s, have %r" % (did, status, row))
+
+
+def end_delivery_elsewhere(db, did):
+    """The delivery ends while its worker still waits on the provider (an
+    operator, another copy of the job): its completion must add nothing."""
+    db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
+               "last_error = 'test: ended elsewhere', finished_at = now() "
+               "WHERE delivery_id = %s", did)
+
+
 def now_rfc3339(offset_s=0):
     t = datetime.now(timezone.utc).timestamp() + offset_s
     return datetime.fromtimestamp(t, timezone.utc).isoformat(

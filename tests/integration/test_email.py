@@ -20,7 +20,8 @@ from datetime import datetime, timedelta, timezone
 import pika
 import pytest
 
-from conftest import envelope, servers
+from conftest import (delivery, end_delivery_elsewhere, envelope, servers,
+                      wait_delivery)
 from mfa_crypto import seal_code, sodium
 
 SPOOL = os.environ.get("MFA_TEST_SMTP_SPOOL", "")
@@ -152,21 +153,6 @@ def wait_smtp_log(start, text, timeout=10):
             seen += f.read()
             time.sleep(0.05)
     return text in seen
-
-
-def delivery(db, did):
-    return db.one("SELECT * FROM mfa.deliveries WHERE delivery_id = %s", did)
-
-
-def wait_delivery(db, did, status, timeout=30):
-    deadline = time.time() + timeout
-    row = None
-    while time.time() < deadline:
-        row = delivery(db, did)
-        if row and row["status"] == status:
-            return row
-        time.sleep(0.1)
-    raise AssertionError("delivery %s: wanted %s, have %r" % (did, status, row))
 
 
 def text_part(msg):
@@ -486,9 +472,7 @@ def test_delivery_final_meanwhile_gets_nothing_more(workers, bus, db):
     start = os.path.getsize(SMTP_LOG)
     dispatch_code(bus, cid, lid, did, exp)
     assert wait_smtp_log(start, "inject delay_ms")
-    db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
-               "last_error = 'test: ended elsewhere', finished_at = now() "
-               "WHERE delivery_id = %s", did)
+    end_delivery_elsewhere(db, did)
     w.wait_log("delivery final meanwhile; outcome not recorded")
     row = delivery(db, did)
     assert row["status"] == "dropped" and row["attempts"] == 0

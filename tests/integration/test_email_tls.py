@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from test_email import (delivery, dispatch_code, make_code, make_user,
-                        new_addr, wait_delivery)
+from conftest import delivery, wait_delivery
+from test_email import dispatch_code, make_code, make_user, new_addr
 
 USER, PASSWORD = "mfa-relay", "s3cret-relay-pw"
 

@@ -33,7 +33,8 @@ from datetime import datetime, timedelta, timezone
 import pika
 import pytest
 
-from conftest import REPO, Db, bin_path, ctl, dsn_as, envelope
+from conftest import (REPO, Db, bin_path, ctl, delivery, dsn_as,
+                      end_delivery_elsewhere, envelope, wait_delivery)
 from mfa_crypto import seal_code, sodium
 from twilio_fake_client import TwilioFake
 
@@ -190,21 +191,6 @@ def dispatch(bus, cid, lid, did, expires, code, sealed=None):
     bus.ch.basic_publish("mfa.dispatch", "sms", json.dumps(env).encode(),
                          props, mandatory=True)
     return env["event_id"]
-
-
-def delivery(db, did):
-    return db.one("SELECT * FROM mfa.deliveries WHERE delivery_id = %s", did)
-
-
-def wait_delivery(db, did, status, timeout=30):
-    deadline = time.time() + timeout
-    row = None
-    while time.time() < deadline:
-        row = delivery(db, did)
-        if row and row["status"] == status:
-            return row
-        time.sleep(0.1)
-    raise AssertionError("delivery %s: wanted %s, have %r" % (did, status, row))
 
 
 def wait_processed(db, event_id, timeout=20):
@@ -799,9 +785,7 @@ def test_delivery_final_meanwhile_gets_nothing_more(workers, bus, db, fake,
     while time.time() < deadline and not fake.requests(phone):
         time.sleep(0.05)
     assert len(fake.requests(phone)) == 1   # recorded before the delay
-    db.execute("UPDATE mfa.deliveries SET status = 'dropped', "
-               "last_error = 'test: ended elsewhere', finished_at = now() "
-               "WHERE delivery_id = %s", did)
+    end_delivery_elsewhere(db, did)
     w.wait_log("delivery final meanwhile; outcome not recorded")
     row = delivery(db, did)
     assert row["status"] == "dropped" and row["attempts"] == 0
